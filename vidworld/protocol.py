@@ -2,9 +2,12 @@
 
 Every world model (latent diffusion, RSSM, MuZero) is functional:
 
-    state = model.init(context_frames, context_actions)       # context_frames uint8 [B, K, 3, H, W]
-    state, out = model.step(state, actions, generator=g)       # actions long [B] (discrete)
-    frames = model.decode(state)                                # uint8 [B, 3, H, W] (pixel models only)
+    state = model.init(context_frames, context_actions)   # frames uint8 [B, K, 3, H, W], actions long [B, K-1]
+    state, out = model.step(state, actions, generator=g)   # actions long [B] (discrete): taken at the last frame
+    frames = model.decode(state)                            # uint8 [B, 3, H, W] (pixel models only)
+
+Alignment (as in DIAMOND): `context_actions[:, i]` is the action taken at `context_frames[:, i]`, leading to
+frame i+1; so K frames come with K-1 actions, and `step` supplies the action taken at the newest frame.
 
 A state is a frozen dataclass whose tensor fields all have the batch as their leading dim, so consumers can
 branch by indexing/repeating it (`index_state`, `repeat_state`) without knowing what is inside.

@@ -1,0 +1,126 @@
+import dataclasses
+
+import pytest
+import torch
+
+from tests.models.tiny import FRAME, K, random_context, tiny_world_model
+from vidworld.models.denoiser import DenoiserConfig, edm_loss
+from vidworld.protocol import index_state, repeat_state
+from vidworld.world_model import DiffusionWorldModel
+
+
+def test_shapes_of_init_step_decode():
+    model = tiny_world_model()
+    frames, actions = random_context(5)
+    state = model.init(frames, actions)
+    assert state.latents.shape == (5, K, 4, 4, 4) and state.actions.shape == (5, K - 1)
+    new, out = model.step(state, torch.tensor([0, 1, 0, 1, 1]), generator=torch.Generator().manual_seed(0))
+    assert out.latent.shape == (5, 4, 4, 4)
+    assert out.reward.shape == out.termination_prob.shape == out.terminated.shape == (5,)
+    assert out.terminated.dtype == torch.bool
+    assert ((out.termination_prob >= 0) & (out.termination_prob <= 1)).all()
+    assert torch.equal(new.latents[:, -1], out.latent) and torch.equal(new.latents[:, :-1], state.latents[:, 1:])
+    assert new.actions[:, -1].tolist() == [0, 1, 0, 1, 1]
+    img = model.decode(new)
+    assert img.shape == (5, 3, FRAME, FRAME) and img.dtype == torch.uint8
+    assert model.reconstruct(frames[:, 0]).shape == (5, 3, FRAME, FRAME)
+
+
+def test_step_deterministic_under_seeded_generator_and_batch_independent_of_branching():
+    model = tiny_world_model()
+    frames, actions = random_context(2)
+    state = model.init(frames, actions)
+    a = torch.tensor([1, 0])
+    s1, o1 = model.step(state, a, generator=torch.Generator().manual_seed(3))
+    s2, o2 = model.step(state, a, generator=torch.Generator().manual_seed(3))
+    _, o3 = model.step(state, a, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(o1.latent, o2.latent) and torch.equal(o1.reward, o2.reward)
+    assert not torch.equal(o1.latent, o3.latent)
+    # planners branch by repeating/indexing states
+    rep = repeat_state(state, 3)
+    assert rep.latents.shape[0] == 6 and torch.equal(index_state(rep, 3).latents, state.latents[1:2])
+
+
+def test_actions_change_the_prediction():
+    model = tiny_world_model()
+    frames, actions = random_context(1)
+    state = model.init(frames, actions)
+    _, o0 = model.step(state, torch.tensor([0]), generator=torch.Generator().manual_seed(0))
+    _, o1 = model.step(state, torch.tensor([1]), generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(o0.latent, o1.latent)
+
+
+def test_save_load_round_trip_gives_equal_outputs(tmp_path):
+    model = tiny_world_model()
+    model.meta["env_id"] = "CartPole-v1"
+    model.save_pretrained(tmp_path / "wm")
+    loaded = DiffusionWorldModel.from_pretrained(tmp_path / "wm")
+    assert loaded.meta["env_id"] == "CartPole-v1" and loaded.action_spec == model.action_spec
+    assert loaded.sampler_config == model.sampler_config
+    frames, actions = random_context(3)
+    for m in (model, loaded):
+        s = m.init(frames, actions)
+        s, o = m.step(s, torch.tensor([0, 1, 1]), generator=torch.Generator().manual_seed(9))
+        m._out = (o.latent, o.reward, o.termination_prob, m.decode(s))
+    for x, y in zip(model._out, loaded._out):
+        assert torch.equal(x, y)
+    # saving again over the same folder replaces it atomically (no leftovers)
+    model.save_pretrained(tmp_path / "wm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
+
+
+def test_training_loss_decreases_on_a_fixed_batch():
+    model = tiny_world_model()
+    den = model.denoiser.train()
+    cfg = DenoiserConfig()
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(8, 4, 4, 4, generator=g)
+    context = torch.randn(8, K, 4, 4, 4, generator=g)
+    actions = torch.randint(0, 2, (8, K), generator=g)
+    opt = torch.optim.Adam(den.parameters(), lr=3e-3)
+    losses = []
+    for i in range(40):
+        loss = edm_loss(den, target, context, actions, cfg, generator=torch.Generator().manual_seed(i % 4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert sum(losses[-4:]) < 0.7 * sum(losses[:4])
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    model = tiny_world_model()
+    frames, actions = random_context(2)
+    with pytest.raises(ValueError, match="K=3"):
+        model.init(frames[:, :2], actions)
+    with pytest.raises(ValueError, match="K-1=2"):
+        model.init(frames, actions[:, :1])
+    with pytest.raises(ValueError, match="uint8"):
+        model.init(frames.float(), actions)
+    with pytest.raises(ValueError, match=r"3, 16, 16"):
+        model.init(frames[..., :8, :8], actions)
+    state = model.init(frames, actions)
+    with pytest.raises(ValueError, match="out of range"):
+        model.step(state, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match=r"shape \[B=2\]"):
+        model.step(state, torch.tensor([0, 1, 1]))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        DiffusionWorldModel.from_pretrained(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="not a vidworld world model"):
+        DiffusionWorldModel.from_pretrained(tmp_path / "empty")
+    model.save_pretrained(tmp_path / "wm")
+    import shutil
+
+    shutil.rmtree(tmp_path / "wm" / "heads")
+    with pytest.raises(ValueError, match=r"missing part\(s\) \['heads'\]"):
+        DiffusionWorldModel.from_pretrained(tmp_path / "wm")
+
+
+def test_mismatched_parts_are_rejected():
+    model = tiny_world_model()
+    from vidworld.models.heads import RewardTerminationHead
+
+    heads = RewardTerminationHead(latent_channels=4, context_length=K + 1, num_actions=2, channels=(8,), cond_dim=8)
+    with pytest.raises(ValueError, match="context_length"):
+        DiffusionWorldModel(model.vae, model.denoiser, heads)

@@ -1,0 +1,35 @@
+"""Tiny real models for tests: 16x16 frames, 4x4x4 latents, 2 sampler steps."""
+
+from __future__ import annotations
+
+import torch
+
+from vidworld.diffusion.sampler import SamplerConfig
+from vidworld.models.denoiser import ActionDenoiser
+from vidworld.models.heads import RewardTerminationHead
+from vidworld.models.vae import FrameVAE
+from vidworld.world_model import DiffusionWorldModel
+
+K = 3
+FRAME = 16
+
+
+def tiny_world_model(seed: int = 0, num_actions: int = 2) -> DiffusionWorldModel:
+    torch.manual_seed(seed)
+    vae = FrameVAE(frame_size=FRAME, block_out_channels=(4, 8, 8), latent_channels=4)
+    den = ActionDenoiser(latent_channels=4, context_length=K, num_actions=num_actions, channels=(8, 16),
+                         cond_dim=16, action_embed_dim=4)
+    heads = RewardTerminationHead(latent_channels=4, context_length=K, num_actions=num_actions, channels=(8, 8),
+                                  cond_dim=8)
+    # Zero-initialised output layers would make every sample equal; perturb so tests can see differences.
+    with torch.no_grad():
+        for p in list(den.parameters()) + list(heads.parameters()):
+            p.add_(0.05 * torch.randn_like(p))
+    return DiffusionWorldModel(vae, den, heads, SamplerConfig(num_steps=2)).eval()
+
+
+def random_context(B: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randint(0, 256, (B, K, 3, FRAME, FRAME), generator=g, dtype=torch.uint8)
+    actions = torch.randint(0, 2, (B, K - 1), generator=g)
+    return frames, actions

@@ -1,0 +1,486 @@
+"""Episode store: a dataset folder of episodes (lossless mp4 frames + npz arrays + manifest.json).
+
+Native layout (see data/README.md):
+
+    <root>/manifest.json               format/version, env_id, frame_size, fps, action_space, meta, episodes
+    <root>/episodes/ep_000000.mp4      frames obs_0..obs_N: N+1 frames uint8 [S, S, 3] (lossless H.264 RGB)
+    <root>/episodes/ep_000000.npz      actions [N], rewards float32 [N], terminated bool [N], truncated bool [N],
+                                       optional state float32 [N+1, d], frame_sums int64 [N+1]
+
+`append` writes the mp4, then the npz, then the manifest, each to a temp file renamed into place: a crash
+leaves a valid dataset of the episodes finished before it (files of an unfinished append are never listed
+in the manifest and their numbers are never reused). One writer at a time per folder.
+
+`frame_sums` (byte sum of each frame as written) lets readers detect corruption that the decoder does not
+report (a damaged mp4 can decode "successfully" into wrong pixels); the codec is exact, so sums must match.
+
+External folders (`*.mp4` + sibling `<stem>.npz` / `<stem>.npy`, no manifest) open read-only through the
+same class (`_open_external`; rules in data/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+
+from vidworld.config import atomic_write_text
+from vidworld.data.video import FrameReader, VideoReadError, temp_path, write_video
+
+FORMAT = "vidworld.episodes"
+VERSION = 1
+_EP_FILE = re.compile(r"^ep_(\d+)\.(mp4|npz)$")
+
+
+class DatasetError(ValueError):
+    """A folder is not a usable dataset, or an episode in it is invalid (message names the file)."""
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    """One manifest entry: `length` = N transitions (N actions, N+1 frames)."""
+
+    name: str
+    length: int
+    episode_return: float
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EpisodeArrays:
+    """Everything of an episode but its frames. actions: int64 [N] (discrete) or float32 [N, *shape] (box)."""
+
+    actions: np.ndarray
+    rewards: np.ndarray  # float32 [N]
+    terminated: np.ndarray  # bool [N]
+    truncated: np.ndarray  # bool [N]
+    state: np.ndarray | None = None  # float32 [N+1, d]
+    frame_sums: np.ndarray | None = None  # int64 [N+1]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A whole episode: frames uint8 [N+1, H, W, 3]; frames[i] is observed before actions[i]."""
+
+    name: str
+    frames: np.ndarray
+    arrays: EpisodeArrays
+
+
+@dataclass(frozen=True)
+class SkippedEpisode:
+    name: str
+    reason: str
+
+
+def frame_sums(frames: np.ndarray) -> np.ndarray:
+    """int64 [T] byte sum per frame of uint8 frames [T, H, W, 3]."""
+    return frames.reshape(frames.shape[0], -1).sum(axis=1, dtype=np.int64)
+
+
+class EpisodeStore:
+    """A dataset folder. Build with `EpisodeStore.create(...)`, `EpisodeStore.open(path)` or
+    `EpisodeStore.open_or_create(...)`. `episodes` lists the valid episodes (index i everywhere below)."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any], external: bool = False):
+        # Use the classmethods; this only holds state.
+        self.root = root
+        self.env_id: str | None = manifest["env_id"]
+        self.frame_shape: tuple[int, int] = tuple(manifest["frame_shape"])
+        self.fps: float = manifest["fps"]
+        self.action_space_json: dict = manifest["action_space"]
+        self.meta: dict = manifest.get("meta", {})
+        self.external = external
+        self._entries: list[dict] = list(manifest["episodes"])  # all manifest entries, kept on rewrite
+        self.episodes: list[EpisodeInfo] = []
+        self.skipped: list[SkippedEpisode] = []
+        self._videos: list[Path] = []
+        self._arrays: list[EpisodeArrays] = []
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def create(cls, path: str | os.PathLike, env_id: str, frame_size: int, fps: float, action_space: Any,
+               meta: dict | None = None) -> EpisodeStore:
+        """New empty store at `path` (a folder that holds no dataset yet). `action_space`: gymnasium space or
+        its JSON dict ({"type": "discrete", "n": 2} / {"type": "box", "shape", "low", "high"})."""
+        root = Path(path)
+        if (root / "manifest.json").exists():
+            raise DatasetError(f"{root} already holds a dataset (manifest.json); open it to append")
+        space = action_space if isinstance(action_space, dict) else action_space_to_json(action_space)
+        action_space_from_json(space)  # validate
+        manifest = dict(format=FORMAT, version=VERSION, env_id=env_id, frame_shape=[frame_size, frame_size],
+                        fps=fps, action_space=space, meta=meta or {}, episodes=[])
+        store = cls(root, manifest)
+        (root / "episodes").mkdir(parents=True, exist_ok=True)
+        store._write_manifest()
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, skip_corrupt: bool = False) -> EpisodeStore:
+        """Open a native store (manifest.json) or an external folder of mp4s. Every episode is checked
+        (files present and readable, frame count N+1, frame size, array lengths); an invalid one raises
+        DatasetError naming the file, or with `skip_corrupt` is left out, listed in `skipped` and warned."""
+        root = Path(path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no dataset at {root}: folder does not exist")
+        if (root / "manifest.json").is_file():
+            store = cls._open_native(root)
+        elif any(root.glob("*.mp4")):
+            store = cls._open_external(root, skip_corrupt)
+        else:
+            raise DatasetError(f"{root} is not a dataset: no manifest.json and no *.mp4 files in it")
+        if not store.external:
+            for entry in store._entries:
+                info = EpisodeInfo(entry["name"], int(entry["length"]), float(entry["return"]),
+                                   {k: v for k, v in entry.items() if k not in ("name", "length", "return")})
+                video, data = store._paths(info.name)
+                store._add_checked(info, video, lambda d=data: _load_npz(d), skip_corrupt)
+        if store.skipped:
+            listing = "; ".join(f"{s.name}: {s.reason}" for s in store.skipped[:5])
+            warnings.warn(f"skipped {len(store.skipped)} invalid episode(s) in {root}: {listing}", stacklevel=2)
+        return store
+
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike, env_id: str, frame_size: int, fps: float,
+                       action_space: Any, meta: dict | None = None) -> EpisodeStore:
+        """Open the store at `path` if there is one (it must match env/frame size/actions), else create it."""
+        if not (Path(path) / "manifest.json").exists():
+            return cls.create(path, env_id, frame_size, fps, action_space, meta)
+        store = cls.open(path)
+        space = action_space if isinstance(action_space, dict) else action_space_to_json(action_space)
+        have = (store.env_id, store.frame_shape, store.action_space_json)
+        want = (env_id, (frame_size, frame_size), space)
+        if have != want:
+            raise DatasetError(f"{path} holds env_id={have[0]} frames {have[1]} actions {have[2]}; "
+                               f"cannot append env_id={want[0]} frames {want[1]} actions {want[2]}")
+        return store
+
+    @classmethod
+    def _open_native(cls, root: Path) -> EpisodeStore:
+        path = root / "manifest.json"
+        try:
+            m = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DatasetError(f"{path} is not valid JSON: {e}") from None
+        if not isinstance(m, dict) or m.get("format") != FORMAT:
+            raise DatasetError(f"{path} is not a vidworld episode manifest (format != {FORMAT!r})")
+        if m.get("version") != VERSION:
+            raise DatasetError(f"{path} has format version {m.get('version')}; this vidworld reads {VERSION}")
+        missing = [k for k in ("env_id", "frame_shape", "fps", "action_space", "episodes") if k not in m]
+        if missing:
+            raise DatasetError(f"{path} lacks keys {missing}")
+        action_space_from_json(m["action_space"])
+        return cls(root, m)
+
+    @classmethod
+    def _open_external(cls, root: Path, skip_corrupt: bool) -> EpisodeStore:
+        """A folder of `<stem>.mp4` + `<stem>.npz` (actions, optional rewards/terminated/truncated/state) or
+        `<stem>.npy` (actions). N+1 frames for N actions, or N frames: then the last action (and its reward
+        and flags) is dropped, as no frame shows its outcome. Missing flags: terminated False, truncated
+        only on the last step. Frame size and fps come from the first readable video; integer actions
+        give a discrete space with n = max + 1, float actions a box bounded by the values seen."""
+        found: list[tuple[str, Path, EpisodeArrays]] = []
+        bad: list[SkippedEpisode] = []
+        shape = fps = None
+        for video in sorted(root.glob("*.mp4")):
+            try:
+                arrays = _load_external_arrays(video)
+                reader = FrameReader(video)
+                n = len(arrays.actions)
+                if reader.length == n and n > 1:
+                    arrays = _drop_last(arrays)
+                elif reader.length != n + 1:
+                    raise DatasetError(f"{video} has {reader.length} frames for {n} actions; expected "
+                                       f"N+1 = {n + 1} (or N = {n}, then the last action is dropped)")
+                shape = shape or (reader.height, reader.width)
+                fps = fps or reader.fps
+                if (reader.height, reader.width) != shape:
+                    raise DatasetError(f"{video} has {reader.height}x{reader.width} frames, other videos "
+                                       f"in {root} have {shape[0]}x{shape[1]}")
+                _check_lengths(arrays, len(arrays.actions) + 1, str(video))
+                found.append((video.stem, video, arrays))
+            except (DatasetError, VideoReadError, OSError) as e:
+                if not skip_corrupt:
+                    raise DatasetError(f"invalid episode {video.stem} in {root}: {e}") from None
+                bad.append(SkippedEpisode(video.stem, str(e)))
+        if not found:
+            raise DatasetError(f"{root}: no readable episode among its *.mp4 files ({bad[:3]})")
+        space = _infer_action_space([a.actions for _, _, a in found], root)
+        store = cls(root, dict(env_id=None, frame_shape=shape, fps=fps, action_space=space, episodes=[]),
+                    external=True)
+        store.skipped = bad
+        for name, video, a in found:
+            a = EpisodeArrays(check_actions(a.actions, space), a.rewards, a.terminated, a.truncated, a.state)
+            store.episodes.append(EpisodeInfo(name, len(a.actions), float(a.rewards.sum())))
+            store._videos.append(video)
+            store._arrays.append(a)
+        return store
+
+    # ---------------------------------------------------------------- writing
+    def append(self, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
+               truncated: np.ndarray, state: np.ndarray | None = None, extra: dict | None = None
+               ) -> EpisodeInfo:
+        """Add one episode: frames uint8 [N+1, S, S, 3], actions [N], rewards/terminated/truncated [N],
+        state float32 [N+1, d] (optional), extra: JSON-able fields for its manifest entry."""
+        if self.external:
+            raise DatasetError(f"{self.root} is an external folder (no manifest): it is read-only")
+        frames = np.asarray(frames)
+        h, w = self.frame_shape
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (h, w, 3):
+            raise DatasetError(f"frames must be uint8 [N+1, {h}, {w}, 3] for {self.root} "
+                               f"(frame_size {h}), got {frames.dtype} {frames.shape}")
+        arrays = EpisodeArrays(
+            actions=check_actions(actions, self.action_space_json),
+            rewards=np.asarray(rewards, np.float32),
+            terminated=np.asarray(terminated, bool),
+            truncated=np.asarray(truncated, bool),
+            state=None if state is None else np.asarray(state, np.float32),
+            frame_sums=frame_sums(frames),
+        )
+        n = len(arrays.actions)
+        if n < 1:
+            raise DatasetError("an episode needs at least one action (two frames)")
+        _check_lengths(arrays, len(frames), "append")
+        name = f"ep_{self.next_index():06d}"
+        video, data = self._paths(name)
+        write_video(video, frames, self.fps)
+        _save_npz(data, arrays)
+        info = EpisodeInfo(name, n, float(arrays.rewards.sum()), dict(extra or {}))
+        self._entries.append({"name": name, "length": n, "return": info.episode_return, **info.extra})
+        self._write_manifest()  # last: the episode exists only once the manifest lists it
+        self.episodes.append(info)
+        self._videos.append(video)
+        self._arrays.append(arrays)
+        return info
+
+    def next_index(self) -> int:
+        """1 + the largest number used by the manifest or any file in episodes/ (never reuse a number)."""
+        used = [int(e["name"][3:]) for e in self._entries if re.fullmatch(r"ep_\d+", e["name"])]
+        folder = self.root / "episodes"
+        if folder.is_dir():
+            used += [int(m.group(1)) for f in os.listdir(folder) if (m := _EP_FILE.match(f))]
+        return max(used, default=-1) + 1
+
+    def _write_manifest(self) -> None:
+        atomic_write_text(self.root / "manifest.json", json.dumps(self.manifest, indent=1) + "\n")
+
+    # ---------------------------------------------------------------- reading
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def frame_size(self) -> int:
+        """Side S of the square frames (external folders may hold non-square ones: see frame_shape)."""
+        h, w = self.frame_shape
+        if h != w:
+            raise DatasetError(f"{self.root} holds non-square {h}x{w} frames; use frame_shape")
+        return h
+
+    @property
+    def manifest(self) -> dict:
+        """The manifest as stored (external folders: what was inferred; env_id None)."""
+        return dict(format=FORMAT, version=VERSION, env_id=self.env_id, frame_shape=list(self.frame_shape),
+                    frame_size=self.frame_shape[0], fps=self.fps, action_space=self.action_space_json,
+                    meta=self.meta, episodes=self._entries)
+
+    @property
+    def action_space(self):
+        """The gymnasium action space of the episodes."""
+        return action_space_from_json(self.action_space_json)
+
+    def video_path(self, i: int) -> Path:
+        return self._videos[i]
+
+    def arrays(self, i: int) -> EpisodeArrays:
+        """Actions/rewards/flags/state of episode i (loaded when the store was opened)."""
+        return self._arrays[i]
+
+    def load_episode(self, i: int) -> Episode:
+        """Episode i with its frames decoded (uint8 [N+1, H, W, 3]), checked against the written sums."""
+        arrays = self._arrays[i]
+        frames = FrameReader(self._videos[i]).get(range(self.episodes[i].length + 1))
+        check_frame_sums(frames, arrays.frame_sums, 0, self._videos[i])
+        return Episode(self.episodes[i].name, frames, arrays)
+
+    def _paths(self, name: str) -> tuple[Path, Path]:
+        return self.root / "episodes" / f"{name}.mp4", self.root / "episodes" / f"{name}.npz"
+
+    def _add_checked(self, info: EpisodeInfo, video: Path, load_arrays, skip_corrupt: bool) -> None:
+        """Validate one episode's files; keep it, or skip/raise with the reason."""
+        try:
+            arrays = load_arrays()
+            _check_lengths(arrays, info.length + 1, str(video.with_suffix(".npz")))
+            reader = FrameReader(video)
+            if reader.length != info.length + 1:
+                raise DatasetError(f"{video} has {reader.length} frames; its {info.length} actions need "
+                                   f"{info.length + 1}")
+            if (reader.height, reader.width) != self.frame_shape:
+                raise DatasetError(f"{video} has {reader.height}x{reader.width} frames; the dataset's frame "
+                                   f"size is {self.frame_shape[0]}x{self.frame_shape[1]}")
+        except (DatasetError, VideoReadError, OSError) as e:
+            if not skip_corrupt:
+                raise DatasetError(f"invalid episode {info.name} in {self.root}: {e}") from None
+            self.skipped.append(SkippedEpisode(info.name, str(e)))
+            return
+        self.episodes.append(info)
+        self._videos.append(video)
+        self._arrays.append(arrays)
+
+
+def check_frame_sums(frames: np.ndarray, sums: np.ndarray | None, start: int, path: Path) -> None:
+    """Raise VideoReadError if decoded frames [L, H, W, 3] differ from the sums written for frames start.."""
+    if sums is None:
+        return
+    got = frame_sums(frames)
+    want = sums[start : start + len(frames)]
+    if not np.array_equal(got, want):
+        bad = start + int(np.flatnonzero(got != want)[0])
+        raise VideoReadError(f"{path}: frame {bad} decodes differently from what was written (corrupt file)")
+
+
+def _check_lengths(a: EpisodeArrays, n_frames: int, where: str) -> None:
+    n = len(a.actions)
+    if n_frames != n + 1:
+        raise DatasetError(f"{where}: {n_frames} frames for {n} actions; expected N+1 = {n + 1} frames "
+                           "(obs_0 .. obs_N)")
+    for key in ("rewards", "terminated", "truncated"):
+        if getattr(a, key).shape != (n,):
+            raise DatasetError(f"{where}: {key} has shape {getattr(a, key).shape}, expected ({n},)")
+    for key in ("state", "frame_sums"):
+        v = getattr(a, key)
+        if v is not None and len(v) != n + 1:
+            raise DatasetError(f"{where}: {key} has {len(v)} rows, expected N+1 = {n + 1}")
+
+
+def _save_npz(path: Path, a: EpisodeArrays) -> None:
+    arrays = {k: v for k, v in a.__dict__.items() if v is not None}
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "xb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_npz(path: Path) -> EpisodeArrays:
+    if not path.is_file():
+        raise DatasetError(f"missing {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"cannot read {path}: {e}") from None
+    if "actions" not in d:
+        raise DatasetError(f"{path} has no 'actions' array (has {sorted(d)})")
+    n = len(d["actions"])
+    return EpisodeArrays(
+        actions=d["actions"],
+        rewards=d.get("rewards", np.zeros(n, np.float32)).astype(np.float32),
+        terminated=d.get("terminated", np.zeros(n, bool)).astype(bool),
+        truncated=d.get("truncated", np.zeros(n, bool)).astype(bool),
+        state=d["state"].astype(np.float32) if "state" in d else None,
+        frame_sums=d.get("frame_sums"),
+    )
+
+
+def _load_external_arrays(video: Path) -> EpisodeArrays:
+    npz, npy = video.with_suffix(".npz"), video.with_suffix(".npy")
+    if npz.is_file():
+        a = _load_npz(npz)
+    elif npy.is_file():
+        try:
+            actions = np.load(npy, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DatasetError(f"cannot read {npy}: {e}") from None
+        n = len(actions)
+        a = EpisodeArrays(actions, np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool))
+    else:
+        raise DatasetError(f"{video} has no actions: expected {npz.name} or {npy.name} beside it")
+    if a.truncated.size and not (a.terminated.any() or a.truncated.any()):
+        # How the episode ended is unknown: call it a truncation, never a termination.
+        truncated = a.truncated.copy()
+        truncated[-1] = True
+        a = EpisodeArrays(a.actions, a.rewards, a.terminated, truncated, a.state)
+    return a
+
+
+def _drop_last(a: EpisodeArrays) -> EpisodeArrays:
+    """N frames for N actions: keep the N-1 transitions whose outcome frame exists."""
+    truncated = a.truncated[:-1].copy()
+    if not a.terminated[:-1].any():
+        truncated[-1] = True
+    return EpisodeArrays(a.actions[:-1], a.rewards[:-1], a.terminated[:-1], truncated, a.state)
+
+
+def _infer_action_space(actions: list[np.ndarray], root: Path) -> dict:
+    if all(np.issubdtype(a.dtype, np.integer) for a in actions):
+        if any(a.ndim != 1 for a in actions):
+            raise DatasetError(f"{root}: integer actions must be 1-D [N]")
+        low = min(int(a.min()) for a in actions if a.size)
+        if low < 0:
+            raise DatasetError(f"{root}: integer actions must be >= 0 (found {low})")
+        return {"type": "discrete", "n": max(int(a.max()) for a in actions if a.size) + 1}
+    if all(np.issubdtype(a.dtype, np.floating) for a in actions):
+        shapes = {a.shape[1:] for a in actions}
+        if len(shapes) != 1:
+            raise DatasetError(f"{root}: float actions have different shapes {sorted(shapes)}")
+        cat = np.concatenate([a.reshape(len(a), -1) for a in actions]).astype(np.float32)
+        return {"type": "box", "shape": list(shapes.pop()), "low": cat.min(0).tolist(),
+                "high": cat.max(0).tolist()}
+    raise DatasetError(f"{root}: actions must all be integers (discrete) or all floats (box)")
+
+
+def action_space_to_json(space: gym.Space) -> dict:
+    """gymnasium Discrete/Box -> {"type": "discrete", "n"[, "start"]} / {"type": "box", shape, low, high}."""
+    if isinstance(space, gym.spaces.Discrete):
+        out = {"type": "discrete", "n": int(space.n)}
+        if int(space.start) != 0:
+            out["start"] = int(space.start)
+        return out
+    if isinstance(space, gym.spaces.Box):
+        return {"type": "box", "shape": list(space.shape), "low": space.low.reshape(-1).tolist(),
+                "high": space.high.reshape(-1).tolist()}
+    raise DatasetError(f"action space {space} is not supported: use Discrete or Box")
+
+
+def action_space_from_json(d: dict) -> gym.Space:
+    """Inverse of action_space_to_json (DatasetError for anything else)."""
+    try:
+        if d["type"] == "discrete":
+            return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
+        if d["type"] == "box":
+            shape = tuple(d["shape"])
+            low, high = (np.asarray(d[k], np.float32).reshape(shape) for k in ("low", "high"))
+            return gym.spaces.Box(low, high, shape, np.float32)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatasetError(f"bad action_space {d!r}: {e}") from None
+    raise DatasetError(f"bad action_space {d!r}: type must be 'discrete' or 'box'")
+
+
+def check_actions(actions: np.ndarray, space: dict) -> np.ndarray:
+    """Actions as stored: int64 [N] inside the discrete range, or float32 [N, *shape] for a box."""
+    actions = np.asarray(actions)
+    if space["type"] == "discrete":
+        if actions.ndim != 1 or not (np.issubdtype(actions.dtype, np.integer) or actions.dtype == bool):
+            raise DatasetError(f"discrete actions must be integers [N], got {actions.dtype} {actions.shape}")
+        lo = int(space.get("start", 0))
+        if actions.size and (actions.min() < lo or actions.max() >= lo + space["n"]):
+            raise DatasetError(f"actions must lie in [{lo}, {lo + space['n']}), found "
+                               f"{actions.min()}..{actions.max()}")
+        return actions.astype(np.int64)
+    shape = tuple(space["shape"])
+    if actions.shape[1:] != shape:
+        raise DatasetError(f"box actions must be [N, *{list(shape)}], got {actions.shape}")
+    return actions.astype(np.float32)

@@ -1,0 +1,78 @@
+"""Reference world models that every learned model must beat.
+
+`CopyLastFrameModel` predicts that nothing ever changes: the last context frame repeats forever, reward 0,
+no termination. It is the "copy last frame" reference of video prediction papers (a model that has learned
+nothing about dynamics scores exactly this), and a tiny protocol-conforming model for tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vidworld.protocol import ActionSpec, StepOut
+
+
+@dataclass(frozen=True)
+class CopyLastState:
+    """frame: uint8 [B, 3, H, W], the frame the model keeps predicting."""
+
+    frame: Tensor
+
+
+class CopyLastFrameModel:
+    """World model whose every imagined frame is the last context frame (see module docstring).
+
+    Its latent is the frame itself as float in [0, 1], [B, 3, H, W]; `decode` accepts a state or such
+    latents and returns uint8 [B, 3, H, W].
+    """
+
+    def __init__(self, action_spec: ActionSpec, context_length: int, frame_size: int | None = None):
+        if context_length < 1:
+            raise ValueError(f"context_length must be >= 1, got {context_length}")
+        self.action_spec = action_spec
+        self.context_length = context_length
+        self.frame_size = frame_size
+
+    def init(self, context_frames: Tensor, context_actions: Tensor) -> CopyLastState:
+        """context_frames uint8 [B, K, 3, H, W], context_actions long [B, K-1] -> state."""
+        k = self.context_length
+        if context_frames.dtype != torch.uint8 or context_frames.dim() != 5 or context_frames.shape[2] != 3:
+            raise ValueError(
+                f"context_frames must be uint8 [B, K={k}, 3, H, W], got {context_frames.dtype} "
+                f"{tuple(context_frames.shape)}"
+            )
+        b = context_frames.shape[0]
+        if context_frames.shape[1] != k:
+            raise ValueError(f"expected K={k} context frames, got {context_frames.shape[1]}")
+        if tuple(context_actions.shape) != (b, k - 1):
+            raise ValueError(
+                f"context_actions must have shape [B={b}, K-1={k - 1}], got {tuple(context_actions.shape)}"
+            )
+        size = self.frame_size
+        if size is not None and tuple(context_frames.shape[-2:]) != (size, size):
+            raise ValueError(f"frames must be {size}x{size}, got {tuple(context_frames.shape[-2:])}")
+        return CopyLastState(frame=context_frames[:, -1].clone())
+
+    def step(
+        self, state: CopyLastState, actions: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[CopyLastState, StepOut]:
+        """actions long [B] (validated, then ignored) -> same state, StepOut with reward 0 and p(term) 0."""
+        b = state.frame.shape[0]
+        self.action_spec.check(actions, batch=b)
+        zeros = torch.zeros(b, device=state.frame.device)
+        out = StepOut(
+            latent=state.frame.float() / 255.0,
+            reward=zeros,
+            terminated=torch.zeros(b, dtype=torch.bool, device=state.frame.device),
+            termination_prob=zeros.clone(),
+        )
+        return state, out
+
+    def decode(self, state_or_latents: CopyLastState | Tensor) -> Tensor:
+        """State, or latents float [B, 3, H, W] in [0, 1] -> uint8 [B, 3, H, W]."""
+        if isinstance(state_or_latents, CopyLastState):
+            return state_or_latents.frame
+        return (state_or_latents.clamp(0, 1) * 255.0).round().to(torch.uint8)

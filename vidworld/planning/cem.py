@@ -1,0 +1,243 @@
+"""Sampling-based model-predictive control over the world-model protocol: CEM and MPPI.
+
+The planner never touches an environment: it branches the world-model state with `repeat_state` and rolls
+every candidate action sequence forward in ONE batched `model.step` call per horizon step, so the same code
+plans in a latent video diffusion model, an RSSM or a MuZero dynamics net.
+
+* CEM (Rubinstein 1999; as used for MPC by PETS/PlaNet): sample a population from a per-step action
+  distribution, keep the `elites` best, refit the distribution to them, repeat `iterations` times.
+* MPPI (Williams et al. 2017, "Information theoretic MPC"): refit to ALL samples weighted by
+  softmax(return / temperature) instead of a hard elite cut; smoother when returns are noisy.
+
+Discrete actions use a categorical distribution per horizon step, probs [H, n]; continuous actions
+(ActionSpec.kind != "discrete") use a diagonal Gaussian, mean/std [H, *shape], samples clipped to
+[low, high]. Both keep the distribution's mode/mean in the population (iCEM, Pinneri et al. 2020) so a
+replan can never score worse than the warm-started previous plan, and both warm start from the previous
+plan shifted by one step (the new last step starts uninformed).
+
+Objective of a candidate a_{0:H}, rolled out from the root state (the batch-1 state `plan` receives):
+
+    G = sum_t discount^t * alive_t * reward_t  +  discount^H * alive_H * value_fn(latent_H)
+    alive_0 = 1,  alive_{t+1} = alive_t * (1 - termination_prob_t)
+
+The reward of the transition that terminates still counts (gymnasium's CartPole pays it too); the soft
+`alive` product lets a model's termination probability discount everything after a likely episode end.
+
+Uncertainty-aware planning: with `uncertainty_samples = M > 1` every candidate is rolled out M times with
+different generator noise (batch P * M in one call; a diffusion model draws different samples for each row),
+and the planner maximises  mean_M(G) - uncertainty_penalty * std_M(G).  The spread of the model's own
+samples measures how unsure it is about that future, so a positive penalty steers plans away from
+branches whose outcome the model cannot predict even when their mean return is the same (risk-averse MPC,
+in the spirit of PETS' trajectory sampling, Chua et al. 2018).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vidworld.protocol import ActionSpec, repeat_state, state_batch_size
+
+ValueFn = Callable[[Tensor], Tensor]  # latent [N, ...] -> value [N]
+
+
+@dataclass
+class CEMConfig:
+    """Planner settings (one config dataclass per component; YAML supplies values).
+
+    horizon: H, imagined steps per candidate. population: P candidates per iteration. elites: how many
+    best candidates CEM refits to. iterations: refits per decision. mode: "cem" or "mppi".
+    temperature: MPPI softmax temperature, in units of return. smoothing: weight of the OLD distribution
+    when refitting (0 = replace it). discount: per-step discount. warm_start: start each plan from the
+    previous one shifted by a step. uncertainty_samples: M rollouts per candidate with different noise.
+    uncertainty_penalty: objective = mean - penalty * std over those M. min_prob: floor on every
+    categorical probability (exploration never dies); for continuous actions the std floor is
+    min_prob * (high - low).
+    """
+
+    horizon: int = 12
+    population: int = 64
+    elites: int = 8
+    iterations: int = 3
+    mode: str = "cem"
+    temperature: float = 1.0
+    smoothing: float = 0.1
+    discount: float = 0.99
+    warm_start: bool = True
+    uncertainty_samples: int = 1
+    uncertainty_penalty: float = 0.0
+    min_prob: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cem", "mppi"):
+            raise ValueError(f"CEMConfig.mode must be 'cem' or 'mppi', got {self.mode!r}")
+        for name in ("horizon", "population", "elites", "iterations", "uncertainty_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CEMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.elites > self.population:
+            raise ValueError(f"CEMConfig.elites ({self.elites}) must be <= population ({self.population})")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f"CEMConfig.smoothing must be in [0, 1), got {self.smoothing}")
+        if self.temperature <= 0:
+            raise ValueError(f"CEMConfig.temperature must be > 0, got {self.temperature}")
+        if self.uncertainty_penalty < 0 or self.min_prob < 0:
+            raise ValueError("CEMConfig.uncertainty_penalty and min_prob must be >= 0")
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """One planning decision.
+
+    action: the action to execute now: int (discrete) or float tensor [*shape] (continuous).
+    plan: [H] long (discrete) or [H, *shape] float, the best action sequence found.
+    expected_return: mean over the M noise samples of the best sequence's return G.
+    return_std: std of G over the M samples (0.0 when uncertainty_samples == 1).
+    objective: expected_return - uncertainty_penalty * return_std, what the planner maximised.
+    latents: [H, ...] the model's imagined latents along the best sequence (first noise sample), so a
+        caller can `model.decode(latents)` to watch the future the planner believes in.
+    """
+
+    action: int | Tensor
+    plan: Tensor
+    expected_return: float
+    return_std: float
+    objective: float
+    latents: Tensor
+
+
+class CEMPlanner:
+    """CEM / MPPI model-predictive control over any world model implementing the protocol.
+
+    `plan(state, generator)` takes a batch-1 model state (e.g. `model.init(context)` of the real history)
+    and returns a PlanResult; call it every env step (receding horizon) and `reset()` between episodes.
+    """
+
+    def __init__(self, model, cfg: CEMConfig | None = None, value_fn: ValueFn | None = None):
+        self.model = model
+        self.cfg = cfg or CEMConfig()
+        self.value_fn = value_fn
+        self.spec: ActionSpec = model.action_spec
+        self.discrete = self.spec.kind == "discrete"
+        if self.discrete and self.spec.n < 1:
+            raise ValueError(f"discrete ActionSpec needs n >= 1 actions, got n={self.spec.n}")
+        if self.discrete and self.cfg.min_prob * self.spec.n >= 1.0:
+            raise ValueError(f"CEMConfig.min_prob={self.cfg.min_prob} is too large for {self.spec.n} actions")
+        if not self.discrete and not self.spec.high > self.spec.low:
+            raise ValueError(f"continuous ActionSpec needs high > low, got [{self.spec.low}, {self.spec.high}]")
+        self._last: tuple[Tensor, ...] | None = None  # final distribution of the previous plan
+
+    # ----- distribution ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the previous plan (call at episode start)."""
+        self._last = None
+
+    def _uninformed(self, steps: int) -> tuple[Tensor, ...]:
+        if self.discrete:
+            return (torch.full((steps, self.spec.n), 1.0 / self.spec.n),)
+        mid, half = (self.spec.high + self.spec.low) / 2, (self.spec.high - self.spec.low) / 2
+        return torch.full((steps, *self.spec.shape), mid), torch.full((steps, *self.spec.shape), half)
+
+    def prior(self) -> tuple[Tensor, ...]:
+        """The distribution the next `plan` starts from: (probs [H, n],) or (mean, std) [H, *shape].
+
+        Warm start (MPC's receding horizon): the previous final distribution shifted one step forward,
+        the freed last step uninformed (uniform / centred with full-range std).
+        """
+        H = self.cfg.horizon
+        if self._last is None or not self.cfg.warm_start:
+            return self._uninformed(H)
+        fresh = self._uninformed(1)
+        return tuple(torch.cat([old[1:], new]) for old, new in zip(self._last, fresh))
+
+    @property
+    def distribution(self) -> tuple[Tensor, ...] | None:
+        """Final distribution of the last `plan` call (None after reset)."""
+        return self._last
+
+    def _sample(self, dist: tuple[Tensor, ...], generator: torch.Generator | None) -> Tensor:
+        """Population [P, H] long or [P, H, *shape] float; row 0 is the distribution's mode/mean."""
+        P = self.cfg.population
+        if self.discrete:
+            (probs,) = dist
+            acts = torch.multinomial(probs, P, replacement=True, generator=generator).T  # [P, H]
+            acts[0] = probs.argmax(-1)
+            return acts
+        mean, std = dist
+        noise = torch.randn((P, *mean.shape), generator=generator)
+        noise[0] = 0.0
+        return (mean + std * noise).clamp(self.spec.low, self.spec.high)
+
+    def _refit(self, dist: tuple[Tensor, ...], acts: Tensor, objective: Tensor) -> tuple[Tensor, ...]:
+        """New distribution from the scored population (CEM elites or MPPI weights), smoothed and floored."""
+        cfg = self.cfg
+        if cfg.mode == "cem":
+            weights = torch.zeros_like(objective)
+            weights[objective.topk(cfg.elites).indices] = 1.0 / cfg.elites
+        else:  # MPPI: exponentiated returns; subtracting the max only guards exp from overflow
+            weights = torch.softmax((objective - objective.max()) / cfg.temperature, dim=0)
+        a = cfg.smoothing
+        if self.discrete:
+            (probs,) = dist
+            onehot = torch.nn.functional.one_hot(acts, self.spec.n).float()  # [P, H, n]
+            new = torch.einsum("p,phn->hn", weights, onehot)
+            new = (1 - a) * new + a * probs
+            # Mixing with the uniform distribution floors every prob at exactly min_prob and keeps sum 1.
+            return (new * (1 - self.spec.n * cfg.min_prob) + cfg.min_prob,)
+        mean, std = dist
+        w = weights.view(-1, *([1] * (acts.dim() - 1)))
+        new_mean = (w * acts).sum(0)
+        new_std = ((w * (acts - new_mean) ** 2).sum(0)).sqrt()
+        floor = cfg.min_prob * (self.spec.high - self.spec.low)
+        return (1 - a) * new_mean + a * mean, ((1 - a) * new_std + a * std).clamp_min(floor)
+
+    # ----- rollouts ----------------------------------------------------------------------------------
+    def evaluate(self, state, acts: Tensor, generator: torch.Generator | None = None):
+        """Roll candidates out in the model; batch = candidates x noise samples, one `step` per horizon step.
+
+        state: batch-1 model state. acts: [P, H] long or [P, H, *shape] float.
+        Returns (returns [P, M], latents: list of H tensors [P * M, ...]) with rows ordered p * M + m.
+        """
+        P, H, M = acts.shape[0], acts.shape[1], self.cfg.uncertainty_samples
+        if state_batch_size(state) != 1:
+            raise ValueError(f"plan() takes a batch-1 root state, got batch {state_batch_size(state)}")
+        s = repeat_state(state, P * M)
+        rows = acts.repeat_interleave(M, dim=0)  # [P * M, H, ...], candidate p's M copies are adjacent
+        ret = torch.zeros(P * M)
+        alive = torch.ones(P * M)
+        disc = 1.0
+        latents = []
+        for t in range(H):
+            s, out = self.model.step(s, rows[:, t], generator=generator)
+            ret = ret + disc * alive * out.reward.float()
+            alive = alive * (1.0 - out.termination_prob.float())
+            disc *= self.cfg.discount
+            latents.append(out.latent)
+        if self.value_fn is not None:  # bootstrap beyond the horizon (as TD-MPC / MuZero's n-step target)
+            ret = ret + disc * alive * self.value_fn(latents[-1]).float().reshape(P * M)
+        return ret.view(P, M), latents
+
+    def plan(self, state, generator: torch.Generator | None = None) -> PlanResult:
+        """Choose an action for the batch-1 `state`; see the module docstring for the objective."""
+        cfg = self.cfg
+        M = cfg.uncertainty_samples
+        dist = self.prior()
+        best = None  # (objective, acts [H, ...], mean, std, latents [H, ...])
+        for _ in range(cfg.iterations):
+            acts = self._sample(dist, generator)
+            returns, latents = self.evaluate(state, acts, generator)
+            mean = returns.mean(1)
+            std = returns.std(1) if M > 1 else torch.zeros_like(mean)
+            objective = mean - cfg.uncertainty_penalty * std
+            i = int(objective.argmax())
+            if best is None or float(objective[i]) > best[0]:
+                best = (float(objective[i]), acts[i], float(mean[i]), float(std[i]),
+                        torch.stack([lat[i * M] for lat in latents]))
+            dist = self._refit(dist, acts, objective)
+        self._last = dist
+        obj, plan, mean_ret, std_ret, lat = best
+        action = int(plan[0]) if self.discrete else plan[0].clone()
+        return PlanResult(action=action, plan=plan.clone(), expected_return=mean_ret, return_std=std_ret,
+                          objective=obj, latents=lat)

@@ -1,0 +1,139 @@
+"""Stage 2: train the denoiser (EDM loss with context noise augmentation) and the reward/termination
+heads on cached VAE latents, with accelerate and an EMA of the denoiser. Reads top to bottom."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers.training_utils import EMAModel
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from vidworld.models.denoiser import ActionDenoiser, DenoiserConfig, edm_loss
+from vidworld.models.heads import HeadsConfig, RewardTerminationHead, heads_loss
+from vidworld.train.checkpoint import (
+    GeneratorState,
+    TrainProgress,
+    lr_at,
+    make_accelerator,
+    resume_if_possible,
+    set_lr,
+)
+from vidworld.train.config import TrainConfig
+from vidworld.train.episodes import Episodes, WindowSampler
+from vidworld.train.vae_stage import append_log
+
+
+class DynamicsModule(nn.Module):
+    """Denoiser + heads as one module, so one DDP wrapper and one optimizer cover both losses."""
+
+    def __init__(self, denoiser: ActionDenoiser, heads: RewardTerminationHead, dcfg: DenoiserConfig, hcfg: HeadsConfig):
+        super().__init__()
+        self.denoiser, self.heads = denoiser, heads
+        self.dcfg, self.hcfg = dcfg, hcfg
+
+    def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor):
+        """context [B, K, c, h, w], actions [B, K], target [B, c, h, w], reward [B], terminated [B]."""
+        d_loss = edm_loss(self.denoiser, target, context, actions, self.dcfg)
+        h_loss, logs = heads_loss(self.heads, context, actions, target, reward, terminated, self.hcfg)
+        return d_loss + h_loss, {"denoise": float(d_loss.detach()), **logs}
+
+
+@dataclass(frozen=True)
+class DynamicsResult:
+    denoiser: ActionDenoiser  # EMA weights
+    heads: RewardTerminationHead
+    samples_per_s: float
+
+
+def train_dynamics(
+    latents: Episodes,
+    num_actions: int,
+    dcfg: DenoiserConfig,
+    hcfg: HeadsConfig,
+    cfg: TrainConfig,
+    context_length: int,
+    stage_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> DynamicsResult:
+    """`latents.obs` are normalised latents [N, c, h, w]. Checkpoints go to stage_dir/checkpoints."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    acc = make_accelerator(cfg, stage_dir, log_dir=stage_dir / "tb")
+    torch.manual_seed(cfg.seed)
+    c = latents.obs.shape[1]
+    denoiser = ActionDenoiser(
+        latent_channels=c,
+        context_length=context_length,
+        num_actions=num_actions,
+        channels=tuple(dcfg.channels),
+        blocks_per_level=dcfg.blocks_per_level,
+        cond_dim=dcfg.cond_dim,
+        action_embed_dim=dcfg.action_embed_dim,
+        sigma_data=dcfg.sigma_data,
+    )
+    heads = RewardTerminationHead(
+        latent_channels=c,
+        context_length=context_length,
+        num_actions=num_actions,
+        channels=tuple(hcfg.channels),
+        cond_dim=hcfg.cond_dim,
+    )
+    module = DynamicsModule(denoiser, heads, dcfg, hcfg)
+    opt = torch.optim.AdamW(module.parameters(), lr=cfg.dynamics_lr, weight_decay=cfg.weight_decay)
+    module, opt = acc.prepare(module, opt)
+    ema = EMAModel(acc.unwrap_model(module).denoiser.parameters(), decay=cfg.ema_decay)
+    ema.to(acc.device)
+    prog = TrainProgress()
+    gen = torch.Generator().manual_seed(cfg.seed + 7919 * acc.process_index)
+    acc.register_for_checkpointing(prog, ema, GeneratorState(gen))
+    if resume_if_possible(acc, resume):
+        acc.print(f"[dynamics] resumed at step {prog.step}")
+    if acc.log_with:
+        acc.init_trackers("dynamics")
+    sampler = WindowSampler(latents, context_length, pad_starts=cfg.pad_episode_starts)
+    log_file = stage_dir / "log.jsonl"
+    total = cfg.dynamics_steps
+    bar = tqdm(total=total, initial=prog.step, desc="train dynamics", disable=not (progress and acc.is_main_process))
+    t0, n0 = time.perf_counter(), prog.step
+    while prog.step < total:
+        set_lr(opt, lr_at(prog.step, cfg.dynamics_lr, cfg.warmup_steps, total))
+        with acc.accumulate(module):
+            b = sampler.sample(cfg.dynamics_batch_size, gen)
+            loss, logs = module(
+                b.context.to(acc.device),
+                b.actions.to(acc.device),
+                b.target.to(acc.device),
+                b.reward.to(acc.device),
+                b.terminated.to(acc.device),
+            )
+            acc.backward(loss)
+            if acc.sync_gradients and cfg.grad_clip > 0:
+                acc.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if not acc.sync_gradients:
+            continue
+        ema.step(acc.unwrap_model(module).denoiser.parameters())
+        prog.step += 1
+        bar.update(1)
+        if prog.step % cfg.log_every == 0 or prog.step == total:
+            row = {"stage": "dynamics", "step": prog.step, "loss": float(loss.detach()), **logs}
+            bar.set_postfix(denoise=f"{logs['denoise']:.4f}", term=f"{logs['term_bce']:.3f}")
+            if acc.log_with:
+                acc.log(row, step=prog.step)
+            if acc.is_main_process:
+                append_log(log_file, row)
+        if prog.step % cfg.checkpoint_every == 0 or prog.step == total:
+            acc.save_state()
+    bar.close()
+    rate = (prog.step - n0) * cfg.dynamics_batch_size * acc.num_processes / max(time.perf_counter() - t0, 1e-9)
+    acc.wait_for_everyone()
+    unwrapped: DynamicsModule = acc.unwrap_model(module)
+    final_denoiser = unwrapped.denoiser
+    ema.copy_to(final_denoiser.parameters())  # ship the EMA weights (the trained ones are in checkpoints)
+    acc.end_training()
+    return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), samples_per_s=rate)

@@ -1,0 +1,228 @@
+"""DiffusionWorldModel: the world-model protocol over VAE + EDM denoiser + reward/termination heads.
+
+    model = DiffusionWorldModel.from_pretrained("runs/demo/model")
+    state = model.init(frames [B, K, 3, H, W] uint8, actions [B, K-1] long)
+    state, out = model.step(state, actions [B], generator=g)     # out.latent [B, c, h, w]
+    frames = model.decode(state)                                  # uint8 [B, 3, H, W]
+
+One folder holds everything: `vae/`, `denoiser/`, `heads/` (diffusers save_pretrained) and
+`world_model.json` (sampler, action space, frame size, provenance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
+from vidworld.models.denoiser import ActionDenoiser
+from vidworld.models.heads import RewardTerminationHead
+from vidworld.models.vae import FrameVAE
+from vidworld.protocol import ActionSpec, StepOut
+
+FORMAT_VERSION = 1
+PARTS = ("vae", "denoiser", "heads")
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """latents [B, K, c, h, w] (normalised VAE latents of the last K frames); actions [B, K-1] taken at
+    all but the newest of them (the newest frame's action is the one `step` receives)."""
+
+    latents: Tensor
+    actions: Tensor
+
+
+class DiffusionWorldModel(nn.Module):
+    """See the module docstring. Batched over B everywhere; no Python loop over the batch."""
+
+    def __init__(
+        self,
+        vae: FrameVAE,
+        denoiser: ActionDenoiser,
+        heads: RewardTerminationHead,
+        sampler: SamplerConfig | None = None,
+        action_spec: ActionSpec | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        d = denoiser.config
+        if d.latent_channels != vae.config.latent_channels:
+            raise ValueError(
+                f"denoiser expects {d.latent_channels} latent channels but the VAE makes {vae.config.latent_channels}"
+            )
+        if heads.config.context_length != d.context_length or heads.config.num_actions != d.num_actions:
+            raise ValueError(
+                "heads and denoiser disagree: context_length "
+                f"{heads.config.context_length} vs {d.context_length}, num_actions {heads.config.num_actions} "
+                f"vs {d.num_actions}"
+            )
+        self.vae, self.denoiser, self.heads = vae, denoiser, heads
+        self.sampler_config = sampler or SamplerConfig()
+        self.sampler = EDMSampler(self.sampler_config)
+        self.action_spec = action_spec or ActionSpec(kind="discrete", n=d.num_actions)
+        self.meta = dict(meta or {})
+        self.context_length: int = d.context_length
+        self.frame_size: int = vae.config.frame_size
+        s = vae.latent_size
+        self.latent_shape: tuple[int, int, int] = (vae.config.latent_channels, s, s)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- pixels <-> latents ---------------------------------------------------------------------------
+    def _check_frames(self, frames: Tensor, name: str) -> None:
+        H = self.frame_size
+        if frames.dtype != torch.uint8 or frames.shape[-3:] != (3, H, H):
+            raise ValueError(f"{name} must be uint8 [..., 3, {H}, {H}], got {frames.dtype} {tuple(frames.shape)}")
+
+    @torch.no_grad()
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 [B, 3, H, W] -> normalised latents [B, c, h, w]."""
+        self._check_frames(frames, "frames")
+        return self.vae.frames_to_latents(frames.to(self.device))
+
+    @torch.no_grad()
+    def decode(self, state_or_latents: LatentState | Tensor) -> Tensor:
+        """The newest frame of a state, or latents [B, c, h, w] -> uint8 frames [B, 3, H, W]."""
+        z = state_or_latents.latents[:, -1] if isinstance(state_or_latents, LatentState) else state_or_latents
+        return self.vae.latents_to_frames(z.to(self.device))
+
+    @torch.no_grad()
+    def reconstruct(self, frames: Tensor) -> Tensor:
+        """VAE round trip uint8 [B, 3, H, W] -> uint8 [B, 3, H, W] (the reconstruction ceiling)."""
+        return self.decode(self.encode(frames))
+
+    # --- the protocol ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def init(self, context_frames: Tensor, context_actions: Tensor) -> LatentState:
+        """frames uint8 [B, K, 3, H, W], actions long [B, K-1] -> LatentState."""
+        K = self.context_length
+        if context_frames.dim() != 5 or context_frames.shape[1] != K:
+            raise ValueError(f"context_frames must be [B, K={K}, 3, H, W], got {tuple(context_frames.shape)}")
+        self._check_frames(context_frames, "context_frames")
+        B = context_frames.shape[0]
+        if context_actions.shape[:2] != (B, K - 1):
+            raise ValueError(f"context_actions must be [B={B}, K-1={K - 1}], got {tuple(context_actions.shape)}")
+        if K > 1:
+            self.action_spec.check(context_actions.reshape(-1))
+        z = self.encode(context_frames.flatten(0, 1)).unflatten(0, (B, K))
+        return LatentState(latents=z, actions=context_actions.to(self.device).long())
+
+    def init_from_latents(self, latents: Tensor, actions: Tensor) -> LatentState:
+        """latents [B, K, c, h, w] (normalised), actions [B, K-1] -> LatentState (no checks on pixels)."""
+        return LatentState(latents=latents.to(self.device), actions=actions.to(self.device).long())
+
+    def _actions_window(self, state: LatentState, actions: Tensor) -> Tensor:
+        actions = self.action_spec.check(actions.to(self.device), batch=state.latents.shape[0])
+        return torch.cat([state.actions, actions[:, None]], dim=1)  # [B, K]
+
+    @torch.no_grad()
+    def sample_next(self, state: LatentState, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Sample the next latent [B, c, h, w] given the newest frame's actions [B]."""
+        acts = self._actions_window(state, actions)
+        return self._sample(state.latents, acts, generator)
+
+    def _sample(self, ctx: Tensor, acts: Tensor, generator: torch.Generator | None) -> Tensor:
+        B = ctx.shape[0]
+        ctx_sigma = ctx.new_full((B,), self.sampler_config.context_noise)
+        if self.sampler_config.context_noise > 0:
+            noise = torch.randn(ctx.shape, generator=generator, device=ctx.device, dtype=ctx.dtype)
+            ctx = ctx + self.sampler_config.context_noise * noise
+        return self.sampler.sample(
+            lambda x, s: self.denoiser(x, s, ctx, acts, ctx_sigma),
+            (B, *self.latent_shape),
+            generator=generator,
+            device=ctx.device,
+            dtype=ctx.dtype,
+        )
+
+    @torch.no_grad()
+    def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> tuple[Tensor, Tensor]:
+        """(reward [B], termination_prob [B]) of taking `actions` [B] in `state` and landing in `next_latent`."""
+        acts = self._actions_window(state, actions)
+        reward, logit = self.heads(state.latents, acts, next_latent.to(self.device))
+        return reward, torch.sigmoid(logit)
+
+    @torch.no_grad()
+    def step(
+        self, state: LatentState, actions: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[LatentState, StepOut]:
+        """One imagined transition for the whole batch: one sampler run (num_steps denoiser calls)."""
+        acts = self._actions_window(state, actions)
+        nxt = self._sample(state.latents, acts, generator)
+        reward, logit = self.heads(state.latents, acts, nxt)
+        prob = torch.sigmoid(logit)
+        new_state = LatentState(
+            latents=torch.cat([state.latents[:, 1:], nxt[:, None]], dim=1), actions=acts[:, 1:]
+        )
+        return new_state, StepOut(latent=nxt, reward=reward, terminated=prob > 0.5, termination_prob=prob)
+
+    # --- persistence ----------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write the whole model to folder `path` atomically (a temp folder, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+        try:
+            for name in PARTS:
+                getattr(self, name).save_pretrained(tmp / name, safe_serialization=True)
+            info = {
+                "format_version": FORMAT_VERSION,
+                "kind": "vidworld.DiffusionWorldModel",
+                "sampler": dataclasses.asdict(self.sampler_config),
+                "action_spec": dataclasses.asdict(self.action_spec),
+                "meta": self.meta,
+            }
+            (tmp / "world_model.json").write_text(json.dumps(info, indent=2))
+            old = path.with_name(f".{path.name}.old")
+            if path.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike, sampler: SamplerConfig | None = None, device: str | torch.device = "cpu"
+    ) -> "DiffusionWorldModel":
+        """Load a folder written by `save_pretrained`; `sampler` overrides the saved sampler settings."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"world model folder not found: {path}")
+        info_file = path / "world_model.json"
+        if not info_file.is_file():
+            raise ValueError(f"{path} is not a vidworld world model: missing world_model.json")
+        info = json.loads(info_file.read_text())
+        if info.get("kind") != "vidworld.DiffusionWorldModel":
+            raise ValueError(f"{info_file}: kind {info.get('kind')!r} is not 'vidworld.DiffusionWorldModel'")
+        missing = [p for p in PARTS if not (path / p).is_dir()]
+        if missing:
+            raise ValueError(f"world model folder {path} is missing part(s) {missing}; expected {list(PARTS)}")
+        parts = {
+            "vae": FrameVAE.from_pretrained(path / "vae"),
+            "denoiser": ActionDenoiser.from_pretrained(path / "denoiser"),
+            "heads": RewardTerminationHead.from_pretrained(path / "heads"),
+        }
+        spec = info["action_spec"]
+        spec["shape"] = tuple(spec.get("shape", ()))
+        model = cls(
+            **parts,
+            sampler=sampler or SamplerConfig(**info["sampler"]),
+            action_spec=ActionSpec(**spec),
+            meta=info.get("meta", {}),
+        )
+        return model.to(device).eval()
