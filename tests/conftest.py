@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -42,9 +42,9 @@ def _synthetic_episode(n: int, size: int = 16, seed: int = 0, n_actions: int = 3
         frames[t, 2:5, p : p + 3] = (250, 40, 90)
     terminated = np.zeros(n, bool)
     terminated[-1] = True
-    return dict(frames=frames, actions=actions, rewards=rng.normal(size=n).astype(np.float32),
-                terminated=terminated, truncated=np.zeros(n, bool),
-                state=np.stack([pos, np.arange(n + 1)], 1).astype(np.float32))
+    return {"frames": frames, "actions": actions, "rewards": rng.normal(size=n).astype(np.float32),
+            "terminated": terminated, "truncated": np.zeros(n, bool),
+            "state": np.stack([pos, np.arange(n + 1)], 1).astype(np.float32)}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +32,7 @@ def test_cartpole_frames_state_and_actions():
     np.testing.assert_array_equal(info["state"], info2["state"])
     frames = [obs]
     for _ in range(5):
-        obs, reward, term, trunc, info = env.step(1)
+        obs, _, _, _, info = env.step(1)
         frames.append(obs)
         np.testing.assert_allclose(info["state"], env.unwrapped.state, rtol=1e-6)
     # Pushing right moves the cart: the frames change and are not blank.
@@ -46,7 +47,7 @@ def test_frame_skip_repeats_action_and_sums_rewards():
     skip.reset(seed=0)
     for _ in range(3):
         plain.step(0)
-    obs, reward, term, trunc, info = skip.step(0)
+    obs, reward, term, _, _ = skip.step(0)
     assert reward == 3.0 and not term
     np.testing.assert_array_equal(skip.unwrapped.state, plain.unwrapped.state)
     np.testing.assert_array_equal(obs, plain._frame())
@@ -55,7 +56,7 @@ def test_frame_skip_repeats_action_and_sums_rewards():
 def test_frame_skip_stops_at_episode_end():
     env = make_pixel_env(PixelEnvConfig(frame_size=16, frame_skip=50))
     env.reset(seed=0)
-    _, reward, term, trunc, _ = env.step(1)  # always pushing right falls well before 50 steps
+    _, reward, term, _, _ = env.step(1)  # always pushing right falls well before 50 steps
     assert term and 1 <= reward < 50
 
 
@@ -104,13 +105,13 @@ def test_unknown_env_id_suggests_near_matches():
 
 
 class _NoRender(gym.Env):
-    metadata = {"render_modes": ["human"]}
+    metadata: ClassVar[dict] = {"render_modes": ["human"]}
     observation_space = gym.spaces.Discrete(2)
     action_space = gym.spaces.Discrete(2)
 
 
 class _RendersNothing(gym.Env):
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"]}
     observation_space = gym.spaces.Discrete(2)
     action_space = gym.spaces.Discrete(2)
 
@@ -125,6 +126,7 @@ class _RendersNothing(gym.Env):
         return None
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # gymnasium's passive checker complains too, rightly
 def test_env_without_rgb_rendering_is_refused():
     gym.register("VidworldTestNoRender-v0", entry_point=_NoRender)
     gym.register("VidworldTestRendersNothing-v0", entry_point=_RendersNothing)

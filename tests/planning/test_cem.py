@@ -56,7 +56,10 @@ def test_cem_keeps_real_cartpole_up():
 
 
 def test_mppi_keeps_real_cartpole_up():
-    assert run_cartpole(CEMConfig(mode="mppi", temperature=0.5, horizon=10, population=32, iterations=2), 0) >= 150
+    assert (
+        run_cartpole(CEMConfig(mode="mppi", temperature=0.5, horizon=10, population=32, iterations=2), 0)
+        >= 150
+    )
 
 
 def test_objective_alive_weighting_and_value_bootstrap():
@@ -104,7 +107,7 @@ def test_warm_start_beats_cold_start_with_a_tiny_budget():
     g = torch.Generator().manual_seed(1)
     good = CEMPlanner(model, CEMConfig(horizon=6, population=64, elites=6, iterations=4, discount=1.0))
     good.plan(model.at(0), g)
-    tiny = dict(horizon=6, population=8, elites=2, iterations=1, discount=1.0)
+    tiny = {"horizon": 6, "population": 8, "elites": 2, "iterations": 1, "discount": 1.0}
     good.cfg = CEMConfig(**tiny)  # same planner, warm-started, now with a tiny budget
     warm = good.plan(model.at(1), g)
     cold = CEMPlanner(model, CEMConfig(**tiny)).plan(model.at(1), g)
@@ -115,12 +118,14 @@ def test_uncertainty_penalty_prefers_the_deterministic_branch():
     model = RiskyChain()
     state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 1, dtype=torch.long))
     safe_return = sum(0.5 * 0.99**t for t in range(4))
-    base = dict(horizon=4, population=32, elites=4, iterations=3)
+    base = {"horizon": 4, "population": 32, "elites": 4, "iterations": 3}
     # Without a penalty, a single noisy sample per candidate: the max picks a lucky risky plan.
     naive = CEMPlanner(model, CEMConfig(**base)).plan(state, torch.Generator().manual_seed(0))
     assert 1 in naive.plan.tolist() and naive.expected_return > safe_return
     # Averaging M = 16 samples alone is not enough: the best of many noisy means is still a risky plan.
-    averaged = CEMPlanner(model, CEMConfig(**base, uncertainty_samples=16)).plan(state, torch.Generator().manual_seed(0))
+    averaged = CEMPlanner(model, CEMConfig(**base, uncertainty_samples=16)).plan(
+        state, torch.Generator().manual_seed(0)
+    )
     assert 1 in averaged.plan.tolist() and averaged.return_std > 0.5
     # M = 16 noise samples per candidate and a std penalty: same mean, so the certain branch wins.
     cfg = CEMConfig(**base, uncertainty_samples=16, uncertainty_penalty=1.0)

@@ -69,8 +69,9 @@ class ToyCartPole:
         return CartPoleState(torch.as_tensor(np.asarray(phys), dtype=torch.float64).reshape(-1, 4))
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> CartPoleState:
-        assert context_frames.dim() == 5 and tuple(context_frames.shape[2:]) == FRAME_SHAPE
-        assert context_actions.shape == context_frames.shape[:2]
+        B, K = context_frames.shape[:2]
+        assert tuple(context_frames.shape[2:]) == FRAME_SHAPE and K == self.context_length
+        assert tuple(context_actions.shape) == (B, K - 1), "protocol: K frames come with K-1 actions"
         return CartPoleState(self.read(context_frames[:, -1]))
 
     def step(self, state: CartPoleState, actions: Tensor, generator: torch.Generator | None = None):
@@ -87,8 +88,13 @@ class ToyCartPole:
         )
         xacc = temp - pml * thetaacc * cos / total_mass
         phys = torch.stack(
-            [x + self.tau * x_dot, x_dot + self.tau * xacc, theta + self.tau * theta_dot,
-             theta_dot + self.tau * thetaacc], -1
+            [
+                x + self.tau * x_dot,
+                x_dot + self.tau * xacc,
+                theta + self.tau * theta_dot,
+                theta_dot + self.tau * thetaacc,
+            ],
+            -1,
         )
         term = (phys[:, 0].abs() > self.x_threshold) | (phys[:, 2].abs() > self.theta_threshold)
         B = phys.shape[0]
@@ -125,12 +131,18 @@ class RiskyChain:
         coin = torch.randint(0, 2, (B,), generator=generator).float() * 2 - 1
         reward = 0.5 + (actions == 1).float() * coin
         return CounterState(state.t + 1, reward), StepOut(
-            latent=reward[:, None], reward=reward, terminated=torch.zeros(B, dtype=torch.bool),
+            latent=reward[:, None],
+            reward=reward,
+            terminated=torch.zeros(B, dtype=torch.bool),
             termination_prob=torch.zeros(B),
         )
 
     def decode(self, state_or_latents) -> Tensor:
-        B = state_or_latents.t.shape[0] if isinstance(state_or_latents, CounterState) else len(state_or_latents)
+        B = (
+            state_or_latents.t.shape[0]
+            if isinstance(state_or_latents, CounterState)
+            else len(state_or_latents)
+        )
         return torch.zeros((B, 3, 8, 8), dtype=torch.uint8)
 
 
@@ -154,7 +166,9 @@ class ScriptedChain:
         B = actions.shape[0]
         reward = (actions == self.target[state.t % len(self.target)]).float()
         return CounterState(state.t + 1, reward), StepOut(
-            latent=state.t[:, None].float(), reward=reward, terminated=torch.zeros(B, dtype=torch.bool),
+            latent=state.t[:, None].float(),
+            reward=reward,
+            terminated=torch.zeros(B, dtype=torch.bool),
             termination_prob=torch.zeros(B),
         )
 
@@ -188,7 +202,9 @@ class PointMass:
         pv = torch.stack([x, v], -1)
         B = pv.shape[0]
         return PointState(pv), StepOut(
-            latent=pv, reward=-(x - self.target).abs(), terminated=torch.zeros(B, dtype=torch.bool),
+            latent=pv,
+            reward=-(x - self.target).abs(),
+            terminated=torch.zeros(B, dtype=torch.bool),
             termination_prob=torch.zeros(B),
         )
 
@@ -209,6 +225,8 @@ class Leaky:
     def step(self, state: CounterState, actions: Tensor, generator: torch.Generator | None = None):
         B = actions.shape[0]
         return CounterState(state.t + 1, state.value), StepOut(
-            latent=torch.full((B, 1), 7.0), reward=torch.ones(B), terminated=torch.full((B,), self.p > 0.5),
+            latent=torch.full((B, 1), 7.0),
+            reward=torch.ones(B),
+            terminated=torch.full((B,), self.p > 0.5),
             termination_prob=torch.full((B,), self.p),
         )

@@ -2,7 +2,7 @@
 
 Native layout (see data/README.md):
 
-    <root>/manifest.json               format/version, env_id, frame_size, fps, action_space, meta, episodes
+    <root>/manifest.json               format, version, env_id, frame_size, fps, action_space, meta, episodes
     <root>/episodes/ep_000000.mp4      frames obs_0..obs_N: N+1 frames uint8 [S, S, 3] (lossless H.264 RGB)
     <root>/episodes/ep_000000.npz      actions [N], rewards float32 [N], terminated bool [N], truncated bool [N],
                                        optional state float32 [N+1, d], frame_sums int64 [N+1]
@@ -24,11 +24,10 @@ import json
 import os
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -95,7 +94,9 @@ class EpisodeStore:
         # Use the classmethods; this only holds state.
         self.root = root
         self.env_id: str | None = manifest["env_id"]
-        self.frame_shape: tuple[int, int] = tuple(manifest["frame_shape"])
+        # Native manifests hold a square frame_size; external folders may infer a non-square shape.
+        shape = manifest.get("frame_shape") or [manifest["frame_size"]] * 2
+        self.frame_shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
         self.fps: float = manifest["fps"]
         self.action_space_json: dict = manifest["action_space"]
         self.meta: dict = manifest.get("meta", {})
@@ -117,8 +118,8 @@ class EpisodeStore:
             raise DatasetError(f"{root} already holds a dataset (manifest.json); open it to append")
         space = action_space if isinstance(action_space, dict) else action_space_to_json(action_space)
         action_space_from_json(space)  # validate
-        manifest = dict(format=FORMAT, version=VERSION, env_id=env_id, frame_shape=[frame_size, frame_size],
-                        fps=fps, action_space=space, meta=meta or {}, episodes=[])
+        manifest = {"env_id": env_id, "frame_size": frame_size, "fps": fps,
+                    "action_space": space, "meta": meta or {}, "episodes": []}
         store = cls(root, manifest)
         (root / "episodes").mkdir(parents=True, exist_ok=True)
         store._write_manifest()
@@ -140,8 +141,11 @@ class EpisodeStore:
             raise DatasetError(f"{root} is not a dataset: no manifest.json and no *.mp4 files in it")
         if not store.external:
             for entry in store._entries:
-                info = EpisodeInfo(entry["name"], int(entry["length"]), float(entry["return"]),
-                                   {k: v for k, v in entry.items() if k not in ("name", "length", "return")})
+                try:
+                    info = EpisodeInfo(str(entry["name"]), int(entry["length"]), float(entry["return"]),
+                                       {k: v for k, v in entry.items() if k not in ("name", "length", "return")})
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    raise DatasetError(f"{root / 'manifest.json'}: bad episode entry {entry!r}") from None
                 video, data = store._paths(info.name)
                 store._add_checked(info, video, lambda d=data: _load_npz(d), skip_corrupt)
         if store.skipped:
@@ -175,7 +179,7 @@ class EpisodeStore:
             raise DatasetError(f"{path} is not a vidworld episode manifest (format != {FORMAT!r})")
         if m.get("version") != VERSION:
             raise DatasetError(f"{path} has format version {m.get('version')}; this vidworld reads {VERSION}")
-        missing = [k for k in ("env_id", "frame_shape", "fps", "action_space", "episodes") if k not in m]
+        missing = [k for k in ("env_id", "frame_size", "fps", "action_space", "episodes") if k not in m]
         if missing:
             raise DatasetError(f"{path} lacks keys {missing}")
         action_space_from_json(m["action_space"])
@@ -215,8 +219,8 @@ class EpisodeStore:
         if not found:
             raise DatasetError(f"{root}: no readable episode among its *.mp4 files ({bad[:3]})")
         space = _infer_action_space([a.actions for _, _, a in found], root)
-        store = cls(root, dict(env_id=None, frame_shape=shape, fps=fps, action_space=space, episodes=[]),
-                    external=True)
+        inferred = {"env_id": None, "frame_shape": shape, "fps": fps, "action_space": space, "episodes": []}
+        store = cls(root, inferred, external=True)
         store.skipped = bad
         for name, video, a in found:
             a = EpisodeArrays(check_actions(a.actions, space), a.rewards, a.terminated, a.truncated, a.state)
@@ -288,9 +292,10 @@ class EpisodeStore:
     @property
     def manifest(self) -> dict:
         """The manifest as stored (external folders: what was inferred; env_id None)."""
-        return dict(format=FORMAT, version=VERSION, env_id=self.env_id, frame_shape=list(self.frame_shape),
-                    frame_size=self.frame_shape[0], fps=self.fps, action_space=self.action_space_json,
-                    meta=self.meta, episodes=self._entries)
+        h, w = self.frame_shape
+        size = {"frame_size": h} if h == w else {"frame_shape": [h, w]}
+        return {"format": FORMAT, "version": VERSION, "env_id": self.env_id, **size, "fps": self.fps,
+                "action_space": self.action_space_json, "meta": self.meta, "episodes": self._entries}
 
     @property
     def action_space(self):

@@ -11,9 +11,10 @@ those where 3 * align32(W) is a multiple of W but W is not a multiple of 32) it 
 stride as extra channels, e.g. a 16x16 frame comes back as [16, 16, 6] and `get_batch` fails. The padded
 rows are intact, so `FrameReader` decodes such files frame by frame and crops each row to 3 * W bytes.
 
-Every decode failure (garbage, empty or truncated file, mid-file corruption) raises `VideoReadError`
-naming the file: decord raises `RuntimeError` on open but `decord._ffi.base.DECORDError` (not a
-RuntimeError) on some corrupt containers and while decoding.
+Every failure decord reports (garbage, empty or truncated file, broken container or stream) raises
+`VideoReadError` naming the file: decord raises `RuntimeError` on open but `decord._ffi.base.DECORDError`
+(not a RuntimeError) on some corrupt containers and while decoding. Damage inside the H.264 stream can
+also decode "successfully" into wrong pixels; the episode store catches that with per-frame sums.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import imageio.v2 as imageio
 import imageio_ffmpeg
@@ -87,7 +88,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15) ->
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", *_LOSSLESS, "-f", "mp4", tmp]
     try:
-        proc = subprocess.run(cmd, input=memoryview(frames).cast("B"), capture_output=True)
+        proc = subprocess.run(cmd, check=False, input=memoryview(frames).cast("B"), capture_output=True)
         if proc.returncode != 0:
             raise OSError(f"ffmpeg failed writing {path}: {proc.stderr.decode(errors='replace').strip()}")
         reader = FrameReader(tmp)

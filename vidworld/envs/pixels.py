@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -171,6 +173,8 @@ def make_pixel_env(cfg: PixelEnvConfig, seed: int | None = None) -> PixelObserva
     If `seed` is given, the action space is seeded with it and the first `reset()` without a seed uses it,
     so later unseeded resets continue that stream deterministically.
     """
+    # We only ever render offscreen (rgb_array); without a display pygame would warn about XDG_RUNTIME_DIR.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     _check_env_id(cfg.id)
     kwargs = dict(cfg.env_kwargs)
     skip = cfg.frame_skip
@@ -200,7 +204,7 @@ def _render_modes(spec: gym.envs.registration.EnvSpec) -> list[str] | None:
     entry = spec.entry_point
     try:
         creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    except Exception:  # a broken entry point is gym.make's error to report
+    except (ImportError, AttributeError, ValueError):  # a broken entry point is gym.make's to report
         return None
     metadata = getattr(creator, "metadata", None)
     if not isinstance(metadata, dict):

@@ -25,6 +25,7 @@ class VAEConfig:
     """Architecture and training of the frame VAE (YAML section `vae`)."""
 
     block_out_channels: tuple[int, ...] = (16, 32, 64, 128)  # one level each; len-1 downsamplings
+    blocks_per_level: tuple[int, ...] = (0, 1, 1, 1)  # residual blocks per level (full resolution is costly)
     latent_channels: int = 4
     kl_weight: float = 1e-6
 
@@ -39,12 +40,16 @@ class FrameVAE(ModelMixin, ConfigMixin):
         self,
         frame_size: int = 64,
         block_out_channels: tuple[int, ...] = (16, 32, 64, 128),
+        blocks_per_level: tuple[int, ...] | None = None,
         latent_channels: int = 4,
         shift_factor: float = 0.0,
         scaling_factor: float = 1.0,
     ):
         super().__init__()
         ch = list(block_out_channels)
+        nb = list(blocks_per_level) if blocks_per_level is not None else [1] * len(ch)
+        if len(nb) != len(ch):
+            raise ValueError(f"blocks_per_level {tuple(nb)} needs one entry per level of {tuple(ch)}")
         down = 2 ** (len(ch) - 1)
         if frame_size % down:
             raise ValueError(f"frame_size {frame_size} must be divisible by {down} (= 2^(levels-1))")
@@ -52,7 +57,7 @@ class FrameVAE(ModelMixin, ConfigMixin):
         self.enc_in = nn.Conv2d(3, ch[0], 3, padding=1)
         enc = []
         for i, c in enumerate(ch):
-            enc.append(ResBlock(c, c))
+            enc.extend(ResBlock(c, c) for _ in range(nb[i]))
             if i + 1 < len(ch):
                 enc.append(Downsample(c, ch[i + 1]))
         self.encoder = nn.ModuleList(enc)
@@ -62,7 +67,7 @@ class FrameVAE(ModelMixin, ConfigMixin):
         self.dec_in = nn.Conv2d(latent_channels, ch[-1], 3, padding=1)
         dec = []
         for i in range(len(ch) - 1, -1, -1):
-            dec.append(ResBlock(ch[i], ch[i]))
+            dec.extend(ResBlock(ch[i], ch[i]) for _ in range(nb[i]))
             if i > 0:
                 dec.append(Upsample(ch[i], ch[i - 1]))
         self.decoder = nn.ModuleList(dec)

@@ -1,15 +1,16 @@
 """MPCAgent: act in a real environment by replanning in a world model from the real recent history.
 
-Every step the agent rebuilds the model state from the last K real frames and actions
-(`model.init(context)`, K = model.context_length) and asks the planner for an action, warm-started from
+Every step the agent rebuilds the model state from the last K real frames and the K-1 actions between
+them (`model.init(context)`, K = model.context_length) and asks the planner for an action, warm-started from
 its previous plan. Rebuilding from real frames each step (rather than stepping the model alongside the
 env) keeps imagination errors from accumulating: the model only ever has to be right `horizon` steps
 ahead of reality (MPC with a learned model, as in PlaNet / DIAMOND's evaluation).
 
-Context convention: `context_actions[:, k]` is the action that LED TO `context_frames[:, k]` (taken at
-frame k - 1). At `reset` nothing led to the first frame, so the context is padded by repeating the first
-frame K times with action 0: the model sees a standstill history of the right length instead of a special
-case, which is what a model trained on episode starts padded the same way expects.
+Context convention (the protocol's, as in DIAMOND): `context_actions[:, i]` is the action taken at
+`context_frames[:, i]`, leading to frame i + 1; the planner supplies the action at the newest frame. At
+`reset` there is no history yet, so the context is padded by repeating the first frame K times with action 0
+between the copies: the model sees a standstill history of the right length instead of a special case
+(the same padding a model trained on episode starts would see).
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ def _as_frame(frame) -> Tensor:
     """A single frame as uint8 [3, H, W]; numpy or torch accepted, channels first."""
     t = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, Tensor) else frame
     if t.dtype != torch.uint8 or t.dim() != 3 or t.shape[0] != 3:
-        hint = " (looks like [H, W, 3]: pass frame.transpose(2, 0, 1))" if t.dim() == 3 and t.shape[-1] == 3 else ""
+        hint = (
+            " (looks like [H, W, 3]: pass frame.transpose(2, 0, 1))"
+            if t.dim() == 3 and t.shape[-1] == 3
+            else ""
+        )
         raise ValueError(f"frames must be uint8 [3, H, W], got {t.dtype} {tuple(t.shape)}{hint}")
     return t
 
 
 class MPCAgent:
-    """Receding-horizon control with any planner exposing `reset()` and `plan(state, generator) -> PlanResult`.
+    """Receding-horizon control with any planner having `reset()` and `plan(state, generator) -> PlanResult`.
 
     Loop:
         obs, _ = env.reset(); agent.reset(obs)
@@ -55,7 +60,7 @@ class MPCAgent:
         if self.K < 1:
             raise ValueError(f"model.context_length must be >= 1, got {self.K}")
         self.frames: deque[Tensor] = deque(maxlen=self.K)
-        self.actions: deque[Tensor] = deque(maxlen=self.K)
+        self.actions: deque[Tensor] = deque(maxlen=self.K - 1)  # actions[i] taken at frames[i]
         spec = model.action_spec
         self.discrete = spec.kind == "discrete"
         # "Action 0" padding: id 0, or a zero vector for continuous models.
@@ -65,31 +70,35 @@ class MPCAgent:
         self._last_action: int | Tensor | None = None
 
     def reset(self, first_frame) -> None:
-        """Start an episode: context = first_frame repeated K times with action 0 (see module docstring)."""
+        """Start an episode: first_frame repeated K times, action 0 between copies (see module docstring)."""
         f = _as_frame(first_frame)
         self.frames.clear()
         self.actions.clear()
         for _ in range(self.K):
             self.frames.append(f)
-            self.actions.append(self._pad_action)
+            self.actions.append(self._pad_action)  # the deque keeps K-1 of them
         self._last_action = None
         self.plans = []
         self.last_plan = None
         self.planner.reset()
 
     def observe(self, frame, action: int | Tensor) -> None:
-        """Push a real transition: `action` was taken and `frame` [3, H, W] is what it led to."""
+        """Push a real transition: `action` was taken at the newest frame and `frame` [3, H, W] followed."""
         f = _as_frame(frame)
         if self.frames and f.shape != self.frames[-1].shape:
             raise ValueError(f"frame shape changed from {tuple(self.frames[-1].shape)} to {tuple(f.shape)}")
         self.frames.append(f)
-        self.actions.append(torch.as_tensor(action, dtype=self._pad_action.dtype).reshape(self._pad_action.shape))
+        self.actions.append(
+            torch.as_tensor(action, dtype=self._pad_action.dtype).reshape(self._pad_action.shape)
+        )
 
     def context(self) -> tuple[Tensor, Tensor]:
-        """The model's input: frames uint8 [1, K, 3, H, W], actions long [1, K] (float [1, K, *shape])."""
+        """The model's input: frames uint8 [1, K, 3, H, W], actions long [1, K-1] (float [1, K-1, *shape])."""
         if not self.frames:
             raise RuntimeError("call reset(first_frame) before act()")
-        return torch.stack(list(self.frames))[None], torch.stack(list(self.actions))[None]
+        pad = self._pad_action
+        actions = torch.stack(list(self.actions)) if self.actions else pad.new_zeros((0, *pad.shape))
+        return torch.stack(list(self.frames))[None], actions[None]
 
     def act(self, frame=None, generator: torch.Generator | None = None):
         """Plan from the real context and return the action to execute (int, or a tensor for continuous)."""

@@ -126,7 +126,9 @@ class CEMPlanner:
         if self.discrete and self.cfg.min_prob * self.spec.n >= 1.0:
             raise ValueError(f"CEMConfig.min_prob={self.cfg.min_prob} is too large for {self.spec.n} actions")
         if not self.discrete and not self.spec.high > self.spec.low:
-            raise ValueError(f"continuous ActionSpec needs high > low, got [{self.spec.low}, {self.spec.high}]")
+            raise ValueError(
+                f"continuous ActionSpec needs high > low, got [{self.spec.low}, {self.spec.high}]"
+            )
         self._last: tuple[Tensor, ...] | None = None  # final distribution of the previous plan
 
     # ----- distribution ------------------------------------------------------------------------------
@@ -233,11 +235,22 @@ class CEMPlanner:
             objective = mean - cfg.uncertainty_penalty * std
             i = int(objective.argmax())
             if best is None or float(objective[i]) > best[0]:
-                best = (float(objective[i]), acts[i], float(mean[i]), float(std[i]),
-                        torch.stack([lat[i * M] for lat in latents]))
+                best = (
+                    float(objective[i]),
+                    acts[i],
+                    float(mean[i]),
+                    float(std[i]),
+                    torch.stack([lat[i * M] for lat in latents]),
+                )
             dist = self._refit(dist, acts, objective)
         self._last = dist
         obj, plan, mean_ret, std_ret, lat = best
         action = int(plan[0]) if self.discrete else plan[0].clone()
-        return PlanResult(action=action, plan=plan.clone(), expected_return=mean_ret, return_std=std_ret,
-                          objective=obj, latents=lat)
+        return PlanResult(
+            action=action,
+            plan=plan.clone(),
+            expected_return=mean_ret,
+            return_std=std_ret,
+            objective=obj,
+            latents=lat,
+        )

@@ -13,14 +13,16 @@ one row index.
 Algorithm (Schrittwieser et al. 2020, "MuZero", Appendix B; mctx's `search`):
   selection  argmax_a  Qn(s, a) + P(s, a) * sqrt(N(s)) / (1 + N(s, a)) * (c1 + log((N(s) + c2 + 1) / c2))
              with c1 = pb_c_init, c2 = pb_c_base. As in mctx, N(s) counts the node's own expansion as one
-             visit (the root starts at 1), so the very first selection already follows the priors. Ties go to
-             the lowest action index (mctx adds 1e-7 noise instead; exact ties keep hand-computed tests exact).
+             visit (the root starts at 1), so the very first selection already follows the priors. Ties go
+             to the lowest action index (mctx adds 1e-7 noise instead; exact ties keep hand-computed tests
+             exact).
   Q          Q(s, a) = r(s, a) + d(s, a) * V(child), per-edge reward r and discount d from recurrent_fn
              (d = 0 after a terminal edge cuts the bootstrap).
   Qn         MuZero's min-max normalisation over the whole tree of each root: running min/max of every Q
-             backed up so far (muzero-general / EfficientZero update the stats with r + gamma * V, the quantity
-             being normalised). Qn = (Q - min) / (max - min), and 0 while max <= min (no spread seen yet: the
-             prior alone decides, like mctx's epsilon guard). Scale-free, so rewards of any magnitude work.
+             backed up so far (muzero-general / EfficientZero update the stats with r + gamma * V, the
+             quantity being normalised). Qn = (Q - min) / (max - min), and 0 while max <= min (no spread
+             seen yet: the prior alone decides, like mctx's epsilon guard). Scale-free, so rewards of any
+             magnitude work.
   unvisited  `unvisited_q="min"` (default, MuZero pseudocode and mctx's default qtransform): an unvisited
              child scores Qn = 0, the bottom of the range seen. `"parent"`: its Q is taken as the parent's
              current value estimate (the "completed Q" idea of Gumbel MuZero / mctx), then normalised, which
@@ -42,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidworld.planning.cem import PlanResult
 from vidworld.protocol import cat_states, index_state, state_batch_size
 
 UNVISITED = -1
@@ -71,7 +74,7 @@ RecurrentFn = Callable[[Any, Tensor], tuple[RecurrentOutput, Any]]
 
 @dataclass(frozen=True)
 class Tree:
-    """Search tree of B roots, N = num_simulations + 1 nodes, A actions (tensors filled in place during search).
+    """Search tree of B roots, N = num_simulations + 1 nodes, A actions (tensors filled in place by search).
 
     node_visits [B, N] long; node_values [B, N] (running mean of backed-up returns); raw_values [B, N]
     (recurrent_fn's value); parents, action_from_parent [B, N] long (-1 at the root / unexpanded);
@@ -96,23 +99,35 @@ class Tree:
 
     @classmethod
     def empty(cls, B: int, N: int, A: int) -> Tree:
-        f = lambda *s: torch.zeros(s, dtype=torch.float32)  # noqa: E731
-        i = lambda *s: torch.full(s, UNVISITED, dtype=torch.long)  # noqa: E731
-        return cls(torch.zeros(B, N, dtype=torch.long), f(B, N), f(B, N), i(B, N), i(B, N), i(B, N, A),
-                   f(B, N, A), torch.zeros(B, N, A, dtype=torch.long), f(B, N, A), f(B, N, A), f(B, N, A),
-                   torch.full((B,), math.inf), torch.full((B,), -math.inf))
+        """A tree with nothing expanded: links UNVISITED, counts and statistics 0, min-max stats empty."""
+        long = {"node_visits": (B, N), "children_visits": (B, N, A)}
+        links = {"parents": (B, N), "action_from_parent": (B, N), "children_index": (B, N, A)}
+        values = ("node_values", "raw_values")
+        edges = ("children_prior", "children_values", "children_rewards", "children_discounts")
+        return cls(
+            **{k: torch.zeros(s, dtype=torch.long) for k, s in long.items()},
+            **{k: torch.full(s, UNVISITED, dtype=torch.long) for k, s in links.items()},
+            **{k: torch.zeros(B, N) for k in values},
+            **{k: torch.zeros(B, N, A) for k in edges},
+            q_min=torch.full((B,), math.inf),
+            q_max=torch.full((B,), -math.inf),
+        )
 
     def qvalues(self, node: Tensor) -> Tensor:
         """Q(s, a) = r + d * V(child) for nodes [B] -> [B, A] (0 for unvisited children, as mctx)."""
         b = torch.arange(node.shape[0])
-        return self.children_rewards[b, node] + self.children_discounts[b, node] * self.children_values[b, node]
+        return (
+            self.children_rewards[b, node] + self.children_discounts[b, node] * self.children_values[b, node]
+        )
 
     def normalize(self, q: Tensor) -> Tensor:
         """MuZero's min-max normalisation per root: q [B, A] -> [B, A]; 0 where max <= min."""
         lo, hi = self.q_min[:, None], self.q_max[:, None]
         spread = hi - lo
         ok = spread > 0
-        return torch.where(ok, (q - lo) / torch.where(ok, spread, torch.ones_like(spread)), torch.zeros_like(q))
+        return torch.where(
+            ok, (q - lo) / torch.where(ok, spread, torch.ones_like(spread)), torch.zeros_like(q)
+        )
 
 
 @dataclass(frozen=True)
@@ -153,9 +168,52 @@ class _Embeddings:
 
 
 def _dirichlet(alpha: float, shape: tuple[int, int], generator: torch.Generator | None) -> Tensor:
-    # Gamma(alpha) / sum is Dirichlet(alpha); torch.distributions cannot take a generator, _standard_gamma can.
+    # Gamma(alpha) / sum is Dirichlet(alpha); torch.distributions takes no generator, _standard_gamma does.
     g = torch._standard_gamma(torch.full(shape, float(alpha)), generator=generator)
     return g / g.sum(-1, keepdim=True).clamp_min(1e-30)
+
+
+def _select(
+    tree: Tree, node: Tensor, pb_c_init: float, pb_c_base: float, unvisited_q: str, invalid: Tensor | None
+) -> Tensor:
+    """pUCT action at nodes [B] (one per root) -> [B]; `invalid` [B, A] masks actions (root only)."""
+    b = torch.arange(node.shape[0])
+    visits = tree.children_visits[b, node].float()
+    n = tree.node_visits[b, node].float()[:, None]
+    pb_c = pb_c_init + torch.log((n + pb_c_base + 1) / pb_c_base)
+    u = pb_c * tree.children_prior[b, node] * n.sqrt() / (visits + 1)
+    q = tree.qvalues(node)
+    if unvisited_q == "parent":
+        q = torch.where(visits > 0, q, tree.node_values[b, node][:, None])
+    qn = tree.normalize(q)
+    if unvisited_q == "min":
+        qn = torch.where(visits > 0, qn, torch.zeros_like(qn))
+    score = qn + u
+    if invalid is not None:
+        score = score.masked_fill(invalid, -math.inf)
+    return score.argmax(-1)
+
+
+def _backup(tree: Tree, leaf: Tensor) -> None:
+    """mctx's `backward` from leaves [B]: G <- r + d * G up to each root, running-mean values, visit counts
+    and the per-root min-max statistics (roots finish at different depths, so rows drop out as they do)."""
+    idx, value = leaf.clone(), tree.node_values[torch.arange(leaf.shape[0]), leaf].clone()
+    rows = torch.arange(leaf.shape[0])
+    while rows.numel():
+        i = idx[rows]
+        p, a = tree.parents[rows, i], tree.action_from_parent[rows, i]
+        r, d = tree.children_rewards[rows, p, a], tree.children_discounts[rows, p, a]
+        g = r + d * value[rows]
+        count = tree.node_visits[rows, p].float()
+        tree.node_values[rows, p] = (tree.node_values[rows, p] * count + g) / (count + 1)
+        tree.node_visits[rows, p] += 1
+        tree.children_values[rows, p, a] = tree.node_values[rows, i]
+        tree.children_visits[rows, p, a] += 1
+        q = r + d * tree.children_values[rows, p, a]
+        tree.q_min[rows] = torch.minimum(tree.q_min[rows], q)
+        tree.q_max[rows] = torch.maximum(tree.q_max[rows], q)
+        value[rows], idx[rows] = g, p
+        rows = rows[p != 0]
 
 
 def search(
@@ -191,35 +249,25 @@ def search(
         raise ValueError(f"root.prior_logits must be [B, A], got {tuple(logits.shape)}")
     B, A = logits.shape
     if tuple(root.value.shape) != (B,) or state_batch_size(root.embedding) != B:
-        raise ValueError(f"root value must be [B={B}] and the embedding batch {B}, got {tuple(root.value.shape)}")
+        raise ValueError(
+            f"root value must be [B={B}] and the embedding batch {B}, got {tuple(root.value.shape)}"
+        )
+    if invalid_actions is not None and (invalid_actions.shape != (B, A) or invalid_actions.all(-1).any()):
+        raise ValueError(f"invalid_actions must be bool [B={B}, A={A}] leaving one valid action per root")
     max_depth = num_simulations if max_depth is None else max_depth
     N = num_simulations + 1
     tree = Tree.empty(B, N, A)
     b = torch.arange(B)
     prior = torch.softmax(logits, -1)
     if dirichlet_fraction > 0:
-        prior = (1 - dirichlet_fraction) * prior + dirichlet_fraction * _dirichlet(dirichlet_alpha, (B, A), generator)
+        prior = (1 - dirichlet_fraction) * prior + dirichlet_fraction * _dirichlet(
+            dirichlet_alpha, (B, A), generator
+        )
     tree.children_prior[:, 0] = prior
     tree.node_values[:, 0] = root.value.float()
     tree.raw_values[:, 0] = root.value.float()
     tree.node_visits[:, 0] = 1
     embeddings = _Embeddings(root.embedding, B, N)
-
-    def select(node: Tensor, at_root: bool) -> Tensor:
-        visits = tree.children_visits[b, node].float()
-        n = tree.node_visits[b, node].float()[:, None]
-        pb_c = pb_c_init + torch.log((n + pb_c_base + 1) / pb_c_base)
-        u = pb_c * tree.children_prior[b, node] * n.sqrt() / (visits + 1)
-        q = tree.qvalues(node)
-        if unvisited_q == "parent":
-            q = torch.where(visits > 0, q, tree.node_values[b, node][:, None])
-        qn = tree.normalize(q)
-        if unvisited_q == "min":
-            qn = torch.where(visits > 0, qn, torch.zeros_like(qn))
-        score = qn + u
-        if at_root and invalid_actions is not None:
-            score = score.masked_fill(invalid_actions, -math.inf)
-        return score.argmax(-1)
 
     for sim in range(num_simulations):
         # --- selection: walk down until an unexpanded edge (or the depth limit) ---
@@ -228,7 +276,9 @@ def search(
         active = torch.ones(B, dtype=torch.bool)
         depth = 0
         while True:
-            a = select(node, depth == 0)
+            a = _select(
+                tree, node, pb_c_init, pb_c_base, unvisited_q, invalid_actions if depth == 0 else None
+            )
             parent = torch.where(active, node, parent)
             action = torch.where(active, a, action)
             nxt = tree.children_index[b, node, a]
@@ -243,7 +293,9 @@ def search(
         out, embedding = recurrent_fn(embeddings.gather(parent), action)
         for name, shape in (("reward", (B,)), ("discount", (B,)), ("value", (B,)), ("prior_logits", (B, A))):
             if tuple(getattr(out, name).shape) != shape:
-                raise ValueError(f"recurrent_fn {name} must have shape {shape}, got {tuple(getattr(out, name).shape)}")
+                raise ValueError(
+                    f"recurrent_fn {name} must have shape {shape}, got {tuple(getattr(out, name).shape)}"
+                )
         embeddings.add(embedding, leaf)
         tree.node_visits[b, leaf] += 1
         tree.node_values[b, leaf] = out.value.float()
@@ -254,24 +306,7 @@ def search(
         tree.children_discounts[b, parent, action] = out.discount.float()
         tree.parents[b, leaf] = parent
         tree.action_from_parent[b, leaf] = action
-        # --- backup: discounted returns up to the root, updating the min-max stats ---
-        idx, value = leaf.clone(), tree.node_values[b, leaf].clone()
-        rows = b
-        while rows.numel():
-            i = idx[rows]
-            p, a = tree.parents[rows, i], tree.action_from_parent[rows, i]
-            r, d = tree.children_rewards[rows, p, a], tree.children_discounts[rows, p, a]
-            g = r + d * value[rows]
-            count = tree.node_visits[rows, p].float()
-            tree.node_values[rows, p] = (tree.node_values[rows, p] * count + g) / (count + 1)
-            tree.node_visits[rows, p] += 1
-            tree.children_values[rows, p, a] = tree.node_values[rows, i]
-            tree.children_visits[rows, p, a] += 1
-            q = r + d * tree.children_values[rows, p, a]
-            tree.q_min[rows] = torch.minimum(tree.q_min[rows], q)
-            tree.q_max[rows] = torch.maximum(tree.q_max[rows], q)
-            value[rows], idx[rows] = g, p
-            rows = rows[p != 0]
+        _backup(tree, leaf)
 
     visits = tree.children_visits[:, 0]
     q_root = tree.qvalues(torch.zeros(B, dtype=torch.long))
@@ -281,9 +316,14 @@ def search(
     else:
         most = visits == visits.max(-1, keepdim=True).values
         act = torch.where(most, q_root, torch.full_like(q_root, -math.inf)).argmax(-1)
-    return SearchOutput(action=act, action_weights=visits.float() / visits.sum(-1, keepdim=True).float(),
-                        root_value=tree.node_values[:, 0].clone(), visit_counts=visits.clone(),
-                        q_values=q_root, tree=tree)
+    return SearchOutput(
+        action=act,
+        action_weights=visits.float() / visits.sum(-1, keepdim=True).float(),
+        root_value=tree.node_values[:, 0].clone(),
+        visit_counts=visits.clone(),
+        q_values=q_root,
+        tree=tree,
+    )
 
 
 def mcts_policy(
@@ -314,16 +354,76 @@ def mcts_policy(
     B, A = state_batch_size(state), spec.n
 
     def evaluate(latent: Tensor | None) -> tuple[Tensor, Tensor]:
-        value = value_fn(latent).float().reshape(B) if value_fn is not None and latent is not None else torch.zeros(B)
-        logits = prior_fn(latent).float() if prior_fn is not None and latent is not None else torch.zeros(B, A)
+        value = (
+            value_fn(latent).float().reshape(B)
+            if value_fn is not None and latent is not None
+            else torch.zeros(B)
+        )
+        logits = (
+            prior_fn(latent).float() if prior_fn is not None and latent is not None else torch.zeros(B, A)
+        )
         return value, logits
 
     def recurrent_fn(embedding, actions: Tensor) -> tuple[RecurrentOutput, Any]:
         embedding, out = model.step(embedding, actions, generator=generator)
         value, logits = evaluate(out.latent)
         disc = discount * (1.0 - out.termination_prob.float())
-        return RecurrentOutput(reward=out.reward.float(), discount=disc, prior_logits=logits, value=value), embedding
+        return RecurrentOutput(
+            reward=out.reward.float(), discount=disc, prior_logits=logits, value=value
+        ), embedding
 
     value, logits = evaluate(root_latent)
-    return search(RootOutput(logits, value, state), recurrent_fn, num_simulations, generator=generator,
-                  **search_kwargs)
+    return search(
+        RootOutput(logits, value, state), recurrent_fn, num_simulations, generator=generator, **search_kwargs
+    )
+
+
+class MCTSPlanner:
+    """MCTS behind the CEMPlanner interface (`reset`, `plan(state, generator) -> PlanResult`), so MPCAgent and
+    `vidworld plan` can use either planner unchanged.
+
+    `plan.plan` is the principal variation: the chosen root action, then the most visited child down to the
+    first unexpanded node. Its `latents` come from imagining that sequence once more in the model (one
+    batch-1 rollout; for a stochastic model a fresh sample of the same future). `expected_return` is the
+    search's Q of the chosen action. No state is kept between decisions (no tree reuse): reset() is a no-op.
+    """
+
+    def __init__(
+        self,
+        model,
+        num_simulations: int = 32,
+        *,
+        value_fn=None,
+        prior_fn=None,
+        discount: float = 0.997,
+        **search_kwargs,
+    ):
+        self.model, self.num_simulations = model, num_simulations
+        self.kwargs = dict(value_fn=value_fn, prior_fn=prior_fn, discount=discount, **search_kwargs)
+
+    def reset(self) -> None:
+        pass
+
+    def plan(self, state, generator: torch.Generator | None = None) -> PlanResult:
+        if state_batch_size(state) != 1:
+            raise ValueError(f"plan() takes a batch-1 root state, got batch {state_batch_size(state)}")
+        out = mcts_policy(self.model, state, self.num_simulations, generator=generator, **self.kwargs)
+        tree, action = out.tree, int(out.action[0])
+        actions, node = [action], int(tree.children_index[0, 0, action])
+        while node != UNVISITED and int(tree.children_visits[0, node].max()) > 0:
+            a = int(tree.children_visits[0, node].argmax())
+            actions.append(a)
+            node = int(tree.children_index[0, node, a])
+        latents = []
+        for a in actions:
+            state, step = self.model.step(state, torch.tensor([a]), generator=generator)
+            latents.append(step.latent[0])
+        q = float(out.q_values[0, action])
+        return PlanResult(
+            action=action,
+            plan=torch.tensor(actions),
+            expected_return=q,
+            return_std=0.0,
+            objective=q,
+            latents=torch.stack(latents),
+        )

@@ -66,6 +66,7 @@ def train_vae(
     vae = FrameVAE(
         frame_size=frames.shape[-1],
         block_out_channels=tuple(vae_cfg.block_out_channels),
+        blocks_per_level=tuple(vae_cfg.blocks_per_level),
         latent_channels=vae_cfg.latent_channels,
     )
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=cfg.weight_decay)

@@ -1,0 +1,170 @@
+"""`vidworld eval-wm --model DIR`: score a world model on held-out episodes; write table, plot, video, json.
+
+Outputs (in --out, default DIR/../eval):
+  horizon.md / horizon.json     PSNR and SSIM at imagined steps 1..H vs copy-last-frame and the VAE ceiling
+  psnr_vs_horizon.png           the same as a plot
+  rollouts.mp4 / rollouts.gif   ground truth (left) and imagination (right) under the real actions
+  summary.json                  everything above + head AUROC + controllability
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from vidworld.data.dataset import SegmentDataset
+from vidworld.envs.pixels import PixelEnvConfig
+from vidworld.eval.config import EvalConfig
+from vidworld.eval.controllability import ControllabilityResult, controllability
+from vidworld.eval.horizon import HeadsResult, HorizonResult, evaluate_heads, evaluate_horizon, open_loop_rollout
+from vidworld.eval.replay import StateReplay, supports_replay
+from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
+from vidworld.world_model import DiffusionWorldModel
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    horizon: HorizonResult
+    heads: HeadsResult
+    controllability: ControllabilityResult | None
+    out_dir: Path
+
+    def summary(self) -> dict:
+        h = self.horizon
+        above = [m > c for m, c in zip(h.model_psnr, h.copy_last_psnr)]
+        return {
+            "horizon": asdict(h),
+            "model_beats_copy_last_at_every_step": all(above),
+            "heads": asdict(self.heads),
+            "controllability": asdict(self.controllability) if self.controllability else None,
+        }
+
+
+def _spread(n_total: int, n: int) -> list[int]:
+    """n indices spread evenly over range(n_total) (different episodes, not n windows of one)."""
+    if n_total <= n:
+        return list(range(n_total))
+    return np.linspace(0, n_total - 1, n).round().astype(int).tolist()
+
+
+def _collate(items: list[dict]) -> dict:
+    return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in ("frames", "actions", "rewards",
+                                                                                 "terminated", "truncated")}
+
+
+def evaluate_world_model(
+    model: DiffusionWorldModel,
+    data_path: str,
+    cfg: EvalConfig,
+    out_dir: Path,
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    env_cfg: PixelEnvConfig | None = None,
+    progress: bool = True,
+) -> EvalReport:
+    """Horizon metrics, head AUROC, controllability (when the env can be replayed), pictures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    K, H = model.context_length, cfg.horizon
+    g = torch.Generator(device=model.device).manual_seed(cfg.seed)
+    clips = SegmentDataset(data_path, K, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    if len(clips) == 0:
+        raise ValueError(f"{data_path}: no held-out window of {K + H} frames; collect longer/more episodes")
+    subset = Subset(clips, _spread(len(clips), cfg.max_clips))
+    loader = DataLoader(subset, batch_size=cfg.batch_size, collate_fn=_collate)
+    horizon = evaluate_horizon(model, tqdm(loader, desc="eval horizon", disable=not progress), K, H, generator=g)
+
+    # Heads: every transition of the val split (terminal ones are rare; see evaluate_heads).
+    windows = SegmentDataset(data_path, K, 1, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    wl = DataLoader(windows, batch_size=256, collate_fn=_collate)
+    heads = evaluate_heads(model, tqdm(wl, desc="eval heads", disable=not progress), K, generator=g)
+
+    # Side-by-side video of a few clips.
+    batch = _collate([clips[i] for i in _spread(len(clips), cfg.video_clips)])
+    imagined = open_loop_rollout(model, batch["frames"], batch["actions"], K, H, generator=g)
+    gt = batch["frames"][:, K : K + H]
+    for suffix in (".mp4", ".gif"):
+        side_by_side_video(gt, imagined, out_dir / f"rollouts{suffix}", fps=int(clips.store.manifest.get("fps", 10)))
+
+    ctrl = None
+    env_id = clips.store.manifest.get("env_id", "")
+    if supports_replay(env_id) and cfg.controllability_clips > 0:
+        ctrl = _controllability(model, clips, cfg, env_cfg or PixelEnvConfig(id=env_id, frame_size=model.frame_size), g)
+
+    report = EvalReport(horizon, heads, ctrl, out_dir)
+    (out_dir / "horizon.md").write_text(horizon_table(horizon) + "\n")
+    write_json(horizon, out_dir / "horizon.json")
+    plot_psnr_vs_horizon(horizon, out_dir / "psnr_vs_horizon.png", title=f"{env_id}: open-loop PSNR vs horizon")
+    write_json(report.summary(), out_dir / "summary.json")
+    return report
+
+
+def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig, g) -> ControllabilityResult:
+    """Same context, two action sequences (the real ones and their mirror image), real futures of both by
+    replaying the env from the recorded state of the last context frame."""
+    K, H = model.context_length, cfg.horizon
+    idx = _spread(len(clips), cfg.controllability_clips)
+    batch = _collate([clips[i] for i in idx])
+    states = []
+    for i in idx:
+        ep, start = clips.window(i)
+        st = clips.store.arrays(ep).state
+        if st is None:
+            raise ValueError(f"{clips.store.root}: episode {ep} has no recorded state; cannot replay")
+        states.append(torch.as_tensor(st[start + K - 1]))
+    states = torch.stack(states)
+    acts_a = batch["actions"][:, K - 1 : K - 1 + H]
+    acts_b = (model.action_spec.n - 1) - acts_a  # mirror: left <-> right for CartPole
+    replay = StateReplay(env_cfg)
+    gt_a, gt_b = replay(states, acts_a), replay(states, acts_b)
+    replay.close()
+    return controllability(model, batch["frames"][:, :K], batch["actions"][:, : K - 1], acts_a, acts_b, gt_a, gt_b, g)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="world model folder (from `vidworld train`)")
+    p.add_argument("--data", default=None, help="dataset folder (default: the one the model was trained on)")
+    p.add_argument("--out", default=None, help="output folder (default: <model>/../eval)")
+    p.add_argument("--horizon", type=int, default=EvalConfig.horizon)
+    p.add_argument("--max-clips", type=int, default=EvalConfig.max_clips)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = DiffusionWorldModel.from_pretrained(args.model)
+    data = args.data or model.meta.get("dataset")
+    if not data:
+        raise ValueError("the model does not record its dataset; pass --data")
+    out = Path(args.out) if args.out else Path(args.model).parent / "eval"
+    cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed)
+    report = evaluate_world_model(
+        model, data, cfg, out, model.meta.get("val_fraction", 0.1), model.meta.get("split_seed", 0)
+    )
+    print(format_report(report))
+    print(f"outputs in {out}")
+    return 0
+
+
+def format_report(report: EvalReport) -> str:
+    lines = [horizon_table(report.horizon)]
+    hd = report.heads
+    tf = hd.teacher_forced
+    lines.append(
+        f"termination AUROC: imagined {hd.imagined.termination_auroc:.3f}"
+        + (f", teacher-forced {tf.termination_auroc:.3f}" if tf else "")
+        + f" ({hd.n_terminal} terminal of {hd.n_transitions} transitions); reward MAE {hd.imagined.reward_mae:.3f}"
+    )
+    if report.controllability:
+        c = report.controllability
+        lines.append(f"controllability: {c.mean:.2f} dB (own ground truth minus the other's, mean over 1..H)")
+    return "\n".join(lines)
+
+
+def summary_json(report: EvalReport) -> str:
+    return json.dumps(report.summary(), indent=2, default=str)
