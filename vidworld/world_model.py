@@ -76,6 +76,10 @@ class DiffusionWorldModel(nn.Module):
         s = vae.latent_size
         self.latent_shape: tuple[int, int, int] = (vae.config.latent_channels, s, s)
 
+    def with_sampler(self, sampler: SamplerConfig) -> "DiffusionWorldModel":
+        """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
+        return DiffusionWorldModel(self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

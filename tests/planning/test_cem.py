@@ -65,7 +65,7 @@ def test_mppi_keeps_real_cartpole_up():
 def test_objective_alive_weighting_and_value_bootstrap():
     model = Leaky(p=0.5)
     cfg = CEMConfig(horizon=3, population=4, elites=2, discount=0.9)
-    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 1, dtype=torch.long))
+    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 0, dtype=torch.long))
     acts = torch.zeros(4, 3, dtype=torch.long)
     returns, latents = CEMPlanner(model, cfg).evaluate(state, acts)
     # sum_t 0.9^t * 0.5^t * 1  =  1 + 0.45 + 0.2025
@@ -116,7 +116,7 @@ def test_warm_start_beats_cold_start_with_a_tiny_budget():
 
 def test_uncertainty_penalty_prefers_the_deterministic_branch():
     model = RiskyChain()
-    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 1, dtype=torch.long))
+    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 0, dtype=torch.long))
     safe_return = sum(0.5 * 0.99**t for t in range(4))
     base = {"horizon": 4, "population": 32, "elites": 4, "iterations": 3}
     # Without a penalty, a single noisy sample per candidate: the max picks a lucky risky plan.
@@ -154,7 +154,7 @@ def test_continuous_gaussian_cem_drives_point_mass_to_target():
 
 def test_seeded_plans_are_reproducible():
     model = RiskyChain()
-    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 1, dtype=torch.long))
+    state = model.init(torch.zeros(1, 1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1, 0, dtype=torch.long))
     cfg = CEMConfig(horizon=5, population=16, elites=4, uncertainty_samples=3)
     a = CEMPlanner(model, cfg).plan(state, torch.Generator().manual_seed(3))
     b = CEMPlanner(model, cfg).plan(state, torch.Generator().manual_seed(3))

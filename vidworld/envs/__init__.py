@@ -1,1 +1,6 @@
+"""Environments: pixel wrappers for real gymnasium envs, and world models served as gymnasium envs.
 
+Importing this package registers "vidworld/WorldModel-v0" with gymnasium (see `registration`).
+"""
+
+from vidworld.envs import registration as registration  # noqa: F401  (registers the env ids)

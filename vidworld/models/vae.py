@@ -102,7 +102,7 @@ class FrameVAE(ModelMixin, ConfigMixin):
     def frames_to_latents(self, frames: Tensor) -> Tensor:
         """uint8 frames [B, 3, H, W] -> normalised latents [B, c, h, w] (posterior mean)."""
         mean, _ = self.encode(frames_to_unit(frames, self.dtype))
-        return (mean - self.config.shift_factor) * self.config.scaling_factor
+        return self.normalize(mean)
 
     def latents_to_frames(self, latents: Tensor) -> Tensor:
         """normalised latents [B, c, h, w] -> uint8 frames [B, 3, H, W]."""
@@ -110,16 +110,23 @@ class FrameVAE(ModelMixin, ConfigMixin):
         return unit_to_frames(self.decode(z))
 
     @torch.no_grad()
-    def fit_latent_stats(self, frames: Tensor, batch_size: int = 256) -> tuple[float, float]:
-        """Measure shift (mean) and scale (1/std) of posterior means on uint8 frames [N, 3, H, W]."""
-        means = []
+    def encode_frames(self, frames: Tensor, batch_size: int = 512) -> Tensor:
+        """uint8 frames [N, 3, H, W] (any device) -> UNnormalised posterior means [N, c, h, w] on CPU."""
+        out = []
         for i in range(0, len(frames), batch_size):
             m, _ = self.encode(frames_to_unit(frames[i : i + batch_size].to(self.device), self.dtype))
-            means.append(m.float().cpu())
-        z = torch.cat(means)
-        shift, std = float(z.mean()), float(z.std())
+            out.append(m.float().cpu())
+        return torch.cat(out)
+
+    def fit_latent_stats(self, raw_latents: Tensor) -> tuple[float, float]:
+        """Set shift (mean) and scale (1/std) from unnormalised latents [N, c, h, w] (`encode_frames`)."""
+        shift, std = float(raw_latents.mean()), float(raw_latents.std())
         self.register_to_config(shift_factor=shift, scaling_factor=1.0 / max(std, 1e-6))
         return shift, 1.0 / max(std, 1e-6)
+
+    def normalize(self, raw_latents: Tensor) -> Tensor:
+        """Unnormalised latents -> what the denoiser sees (unit variance)."""
+        return (raw_latents - self.config.shift_factor) * self.config.scaling_factor
 
 
 def frames_to_unit(frames: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -11,9 +11,11 @@ plans in a latent video diffusion model, an RSSM or a MuZero dynamics net.
 
 Discrete actions use a categorical distribution per horizon step, probs [H, n]; continuous actions
 (ActionSpec.kind != "discrete") use a diagonal Gaussian, mean/std [H, *shape], samples clipped to
-[low, high]. Both keep the distribution's mode/mean in the population (iCEM, Pinneri et al. 2020) so a
-replan can never score worse than the warm-started previous plan, and both warm start from the previous
-plan shifted by one step (the new last step starts uninformed).
+[low, high]. Both keep the distribution's mode/mean in the population (iCEM, Pinneri et al. 2020), so the
+warm-started previous plan is always re-evaluated (with a deterministic model a replan never scores worse
+than it), and both warm start from the previous plan shifted by one step (the new last step uninformed).
+The returned plan is the best-scoring SAMPLED sequence over all iterations, not the distribution's mean:
+it is a sequence the model actually imagined, so its return and latents are real predictions.
 
 Objective of a candidate a_{0:H}, rolled out from the root state (the batch-1 state `plan` receives):
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -62,7 +65,7 @@ class CEMConfig:
     population: int = 64
     elites: int = 8
     iterations: int = 3
-    mode: str = "cem"
+    mode: Literal["cem", "mppi"] = "cem"
     temperature: float = 1.0
     smoothing: float = 0.1
     discount: float = 0.99
@@ -162,13 +165,17 @@ class CEMPlanner:
     def _sample(self, dist: tuple[Tensor, ...], generator: torch.Generator | None) -> Tensor:
         """Population [P, H] long or [P, H, *shape] float; row 0 is the distribution's mode/mean."""
         P = self.cfg.population
+        # Draw on the generator's device (a CUDA generator for a GPU model), plan on the CPU.
+        dev = generator.device if generator is not None else torch.device("cpu")
         if self.discrete:
             (probs,) = dist
-            acts = torch.multinomial(probs, P, replacement=True, generator=generator).T  # [P, H]
+            acts = (
+                torch.multinomial(probs.to(dev), P, replacement=True, generator=generator).cpu().T
+            )  # [P, H]
             acts[0] = probs.argmax(-1)
             return acts
         mean, std = dist
-        noise = torch.randn((P, *mean.shape), generator=generator)
+        noise = torch.randn((P, *mean.shape), generator=generator, device=dev).cpu()
         noise[0] = 0.0
         return (mean + std * noise).clamp(self.spec.low, self.spec.high)
 
@@ -179,7 +186,8 @@ class CEMPlanner:
             weights = torch.zeros_like(objective)
             weights[objective.topk(cfg.elites).indices] = 1.0 / cfg.elites
         else:  # MPPI: exponentiated returns; subtracting the max only guards exp from overflow
-            weights = torch.softmax((objective - objective.max()) / cfg.temperature, dim=0)
+            weights = ((objective - objective.max()) / cfg.temperature).exp()
+            weights = weights / weights.sum()
         a = cfg.smoothing
         if self.discrete:
             (probs,) = dist
@@ -201,6 +209,7 @@ class CEMPlanner:
 
         state: batch-1 model state. acts: [P, H] long or [P, H, *shape] float.
         Returns (returns [P, M], latents: list of H tensors [P * M, ...]) with rows ordered p * M + m.
+        Returns live on the CPU; latents stay on the model's device.
         """
         P, H, M = acts.shape[0], acts.shape[1], self.cfg.uncertainty_samples
         if state_batch_size(state) != 1:
@@ -213,12 +222,12 @@ class CEMPlanner:
         latents = []
         for t in range(H):
             s, out = self.model.step(s, rows[:, t], generator=generator)
-            ret = ret + disc * alive * out.reward.float()
-            alive = alive * (1.0 - out.termination_prob.float())
+            ret = ret + disc * alive * out.reward.detach().float().cpu()
+            alive = alive * (1.0 - out.termination_prob.detach().float().cpu())
             disc *= self.cfg.discount
             latents.append(out.latent)
         if self.value_fn is not None:  # bootstrap beyond the horizon (as TD-MPC / MuZero's n-step target)
-            ret = ret + disc * alive * self.value_fn(latents[-1]).float().reshape(P * M)
+            ret = ret + disc * alive * self.value_fn(latents[-1]).detach().float().cpu().reshape(P * M)
         return ret.view(P, M), latents
 
     def plan(self, state, generator: torch.Generator | None = None) -> PlanResult:
@@ -240,7 +249,7 @@ class CEMPlanner:
                     acts[i],
                     float(mean[i]),
                     float(std[i]),
-                    torch.stack([lat[i * M] for lat in latents]),
+                    torch.stack([lat[i * M] for lat in latents]).cpu(),
                 )
             dist = self._refit(dist, acts, objective)
         self._last = dist

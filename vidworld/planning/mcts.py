@@ -167,9 +167,17 @@ class _Embeddings:
         return index_state(states, rows)
 
 
+def _softmax(logits: Tensor) -> Tensor:
+    """Softmax over the last dim, written out: torch.softmax on a small [B, A] batch enters an OpenMP
+    parallel region that measured ~10 ms per call on a 2-thread CPU, 1000x the arithmetic."""
+    e = (logits - logits.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
 def _dirichlet(alpha: float, shape: tuple[int, int], generator: torch.Generator | None) -> Tensor:
     # Gamma(alpha) / sum is Dirichlet(alpha); torch.distributions takes no generator, _standard_gamma does.
-    g = torch._standard_gamma(torch.full(shape, float(alpha)), generator=generator)
+    dev = generator.device if generator is not None else torch.device("cpu")
+    g = torch._standard_gamma(torch.full(shape, float(alpha), device=dev), generator=generator).cpu()
     return g / g.sum(-1, keepdim=True).clamp_min(1e-30)
 
 
@@ -244,7 +252,9 @@ def search(
         raise ValueError(f"num_simulations must be >= 1, got {num_simulations}")
     if unvisited_q not in ("min", "parent"):
         raise ValueError(f"unvisited_q must be 'min' or 'parent', got {unvisited_q!r}")
-    logits = root.prior_logits.float()
+    logits = (
+        root.prior_logits.detach().float().cpu()
+    )  # the tree lives on the CPU, whatever the model's device
     if logits.dim() != 2:
         raise ValueError(f"root.prior_logits must be [B, A], got {tuple(logits.shape)}")
     B, A = logits.shape
@@ -258,14 +268,14 @@ def search(
     N = num_simulations + 1
     tree = Tree.empty(B, N, A)
     b = torch.arange(B)
-    prior = torch.softmax(logits, -1)
+    prior = _softmax(logits)
     if dirichlet_fraction > 0:
         prior = (1 - dirichlet_fraction) * prior + dirichlet_fraction * _dirichlet(
             dirichlet_alpha, (B, A), generator
         )
     tree.children_prior[:, 0] = prior
-    tree.node_values[:, 0] = root.value.float()
-    tree.raw_values[:, 0] = root.value.float()
+    tree.node_values[:, 0] = root.value.detach().float().cpu()
+    tree.raw_values[:, 0] = root.value.detach().float().cpu()
     tree.node_visits[:, 0] = 1
     embeddings = _Embeddings(root.embedding, B, N)
 
@@ -291,19 +301,20 @@ def search(
         leaf = tree.children_index[b, parent, action]
         leaf = torch.where(leaf == UNVISITED, torch.full_like(leaf, sim + 1), leaf)
         out, embedding = recurrent_fn(embeddings.gather(parent), action)
+        fields = {}
         for name, shape in (("reward", (B,)), ("discount", (B,)), ("value", (B,)), ("prior_logits", (B, A))):
-            if tuple(getattr(out, name).shape) != shape:
-                raise ValueError(
-                    f"recurrent_fn {name} must have shape {shape}, got {tuple(getattr(out, name).shape)}"
-                )
+            x = getattr(out, name)
+            if tuple(x.shape) != shape:
+                raise ValueError(f"recurrent_fn {name} must have shape {shape}, got {tuple(x.shape)}")
+            fields[name] = x.detach().float().cpu()
         embeddings.add(embedding, leaf)
         tree.node_visits[b, leaf] += 1
-        tree.node_values[b, leaf] = out.value.float()
-        tree.raw_values[b, leaf] = out.value.float()
-        tree.children_prior[b, leaf] = torch.softmax(out.prior_logits.float(), -1)
+        tree.node_values[b, leaf] = fields["value"]
+        tree.raw_values[b, leaf] = fields["value"]
+        tree.children_prior[b, leaf] = _softmax(fields["prior_logits"])
         tree.children_index[b, parent, action] = leaf
-        tree.children_rewards[b, parent, action] = out.reward.float()
-        tree.children_discounts[b, parent, action] = out.discount.float()
+        tree.children_rewards[b, parent, action] = fields["reward"]
+        tree.children_discounts[b, parent, action] = fields["discount"]
         tree.parents[b, leaf] = parent
         tree.action_from_parent[b, leaf] = action
         _backup(tree, leaf)
@@ -311,8 +322,9 @@ def search(
     visits = tree.children_visits[:, 0]
     q_root = tree.qvalues(torch.zeros(B, dtype=torch.long))
     if temperature > 0:
-        w = visits.double() ** (1.0 / temperature)
-        act = torch.multinomial(w / w.sum(-1, keepdim=True), 1, generator=generator).squeeze(1)
+        dev = generator.device if generator is not None else torch.device("cpu")
+        w = (visits.double() ** (1.0 / temperature)).to(dev)
+        act = torch.multinomial(w / w.sum(-1, keepdim=True), 1, generator=generator).squeeze(1).cpu()
     else:
         most = visits == visits.max(-1, keepdim=True).values
         act = torch.where(most, q_root, torch.full_like(q_root, -math.inf)).argmax(-1)
@@ -425,5 +437,5 @@ class MCTSPlanner:
             expected_return=q,
             return_std=0.0,
             objective=q,
-            latents=torch.stack(latents),
+            latents=torch.stack(latents).cpu(),
         )

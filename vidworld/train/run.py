@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,15 +65,6 @@ def action_spec_of(ds: SegmentDataset) -> ActionSpec:
     return ActionSpec(kind="discrete", n=int(n))
 
 
-@torch.no_grad()
-def encode_all(vae: FrameVAE, frames: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """uint8 [N, 3, H, W] -> normalised latents [N, c, h, w] (float32, on CPU)."""
-    vae.eval()
-    out = [vae.frames_to_latents(frames[i : i + batch_size].to(vae.device)).float().cpu()
-           for i in range(0, len(frames), batch_size)]
-    return torch.cat(out)
-
-
 def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> TrainOutput:
     run = Path(cfg.run_dir)
     state = PartialState()
@@ -88,19 +80,21 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
 
     # --- stage 1: VAE (skipped on --resume once its final folder exists) ---------------------------
     vae_dir = run / "vae"
-    if resume and (vae_dir / "vae_config.json").is_file():
+    vae_done = resume and (vae_dir / "vae_config.json").is_file()
+    if vae_done:
         vae = FrameVAE.from_pretrained(vae_dir)
         vae_rate = float("nan")
         state.print(f"[vae] loaded finished stage from {vae_dir}")
     else:
         res = train_vae(train_eps.obs, val_eps.obs, cfg.vae, cfg.train, run / "stage_vae", resume, progress)
         vae, vae_rate = res.vae, res.samples_per_s
-        vae.fit_latent_stats(train_eps.obs)
+    vae.eval()
+    raw = vae.encode_frames(train_eps.obs)  # encode every training frame once: stats + latent cache
+    if not vae_done:
+        vae.fit_latent_stats(raw)
         if state.is_main_process:
             vae.save_pretrained(vae_dir.with_name("vae.tmp"))
             if vae_dir.exists():
-                import shutil
-
                 shutil.rmtree(vae_dir)
             vae_dir.with_name("vae.tmp").rename(vae_dir)
         state.wait_for_everyone()
@@ -109,7 +103,7 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
     t_vae = time.perf_counter()
 
     # --- stage 2: denoiser + heads on cached latents -----------------------------------------------
-    latents = train_eps.with_obs(encode_all(vae, train_eps.obs))
+    latents = train_eps.with_obs(vae.normalize(raw))
     dyn = train_dynamics(
         latents, spec.n, cfg.denoiser, cfg.heads, cfg.train, cfg.data.context_length,
         run / "stage_dynamics", resume, progress,

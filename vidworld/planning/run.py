@@ -1,0 +1,218 @@
+"""`vidworld plan --model DIR`: act in the REAL env by planning in the world model; report returns.
+
+Prints returns (mean ± std over episodes), planning time per action and imagined transitions per second
+inside the planner, next to a random policy on the same env, and saves a video of one episode with the
+planner's imagined best future beside the real frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vidworld.config import atomic_write_text
+from vidworld.data.video import write_gif, write_mp4
+from vidworld.diffusion.sampler import SamplerConfig
+from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
+from vidworld.planning.agent import MPCAgent
+from vidworld.planning.cem import CEMPlanner
+from vidworld.planning.config import PlanConfig
+from vidworld.planning.mcts import MCTSPlanner
+
+
+class CountingModel:
+    """Forwards the protocol to `model` and counts imagined transitions (batch rows stepped)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.action_spec = model.action_spec
+        self.context_length = model.context_length
+        self.transitions = 0
+
+    def init(self, frames, actions):
+        return self.model.init(frames, actions)
+
+    def step(self, state, actions, generator=None):
+        self.transitions += int(actions.shape[0])
+        return self.model.step(state, actions, generator)
+
+    def decode(self, x):
+        return self.model.decode(x)
+
+
+@dataclass(frozen=True)
+class EpisodeStats:
+    returns: tuple[float, ...]
+    lengths: tuple[int, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    planner: str
+    planned: EpisodeStats
+    random: EpisodeStats
+    seconds_per_action: float
+    decisions_per_s: float
+    imagined_transitions_per_s: float
+    transitions_per_decision: float
+    video: str | None
+
+    def table(self) -> str:
+        r, p = self.random, self.planned
+        return "\n".join([
+            "| policy | episodes | return mean ± std | min | max |",
+            "|---|---|---|---|---|",
+            f"| random | {len(r.returns)} | {r.mean:.1f} ± {r.std:.1f} | {min(r.returns):.0f} | {max(r.returns):.0f} |",
+            f"| {self.planner} in world model | {len(p.returns)} | {p.mean:.1f} ± {p.std:.1f} | "
+            f"{min(p.returns):.0f} | {max(p.returns):.0f} |",
+            "",
+            f"planner/random return: {p.mean / max(r.mean, 1e-9):.1f}x; {self.seconds_per_action * 1000:.0f} ms per "
+            f"action ({self.decisions_per_s:.2f} decisions/s), {self.imagined_transitions_per_s:.0f} imagined "
+            f"transitions/s ({self.transitions_per_decision:.0f} per decision)",
+        ])
+
+
+def env_config_for(model, max_episode_steps: int) -> PixelEnvConfig:
+    env_id = model.meta.get("env_id")
+    if not env_id:
+        raise ValueError("the model does not record the env it was trained on (meta['env_id'])")
+    return PixelEnvConfig(id=env_id, frame_size=model.frame_size, max_episode_steps=max_episode_steps)
+
+
+def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStats:
+    env = make_pixel_env(env_cfg, seed=seed)
+    rets, lens = [], []
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        env.action_space.seed(seed + i)
+        total, n, done = 0.0, 0, False
+        while not done:
+            _, r, term, trunc, _ = env.step(env.action_space.sample())
+            total, n, done = total + float(r), n + 1, term or trunc
+        rets.append(total)
+        lens.append(n)
+    env.close()
+    return EpisodeStats(tuple(rets), tuple(lens))
+
+
+def make_planner(model, cfg: PlanConfig):
+    if cfg.planner in ("cem", "mppi"):
+        return CEMPlanner(model, replace(cfg.cem, mode=cfg.planner))
+    if cfg.planner == "mcts":
+        return MCTSPlanner(model, num_simulations=cfg.mcts_simulations, discount=cfg.cem.discount)
+    raise ValueError(f"plan.planner must be 'cem', 'mppi' or 'mcts', got {cfg.planner!r}")
+
+
+def _video_frame(real: np.ndarray, imagined: torch.Tensor, picks: list[int], upscale: int = 3) -> np.ndarray:
+    """real uint8 [H, W, 3] | imagined [Hz, 3, H, W] at `picks` steps ahead, tiled left to right."""
+    tiles = [real] + [imagined[min(p, len(imagined)) - 1].permute(1, 2, 0).numpy() for p in picks]
+    sep = np.full((real.shape[0], 2, 3), 255, np.uint8)
+    row = np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=1)
+    return row.repeat(upscale, 0).repeat(upscale, 1)
+
+
+def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Path | None, progress: bool = True):
+    """Returns (EpisodeStats, seconds per action, transitions per second, transitions per decision, video)."""
+    if cfg.sampler_steps > 0 and hasattr(model, "with_sampler"):
+        model = model.with_sampler(replace(model.sampler_config, num_steps=cfg.sampler_steps))
+    counting = CountingModel(model)
+    planner = make_planner(counting, cfg)
+    env = make_pixel_env(env_cfg, seed=cfg.seed)
+    rets, lens, plan_time, decisions = [], [], 0.0, 0
+    frames_out: list[np.ndarray] = []
+    for i in range(cfg.episodes):
+        obs, _ = env.reset(seed=cfg.seed + i)
+        agent = MPCAgent(counting, planner)
+        agent.reset(obs.transpose(2, 0, 1))
+        g = torch.Generator(device=getattr(model, "device", "cpu")).manual_seed(cfg.seed + i)
+        total, n, done = 0.0, 0, False
+        bar = tqdm(total=cfg.max_episode_steps, desc=f"plan episode {i + 1}/{cfg.episodes}", disable=not progress)
+        while not done:
+            t0 = time.perf_counter()
+            action = agent.act(obs.transpose(2, 0, 1), generator=g)
+            plan_time += time.perf_counter() - t0
+            decisions += 1
+            if video_path is not None and i == 0:
+                horizon = agent.last_plan.latents.shape[0]
+                picks = sorted({1, max(1, horizon // 2), horizon})
+                frames_out.append(_video_frame(obs, agent.imagined_frames(), picks))
+            obs, r, term, trunc, _ = env.step(int(action))
+            total, n, done = total + float(r), n + 1, term or trunc
+            bar.update(1)
+        bar.close()
+        rets.append(total)
+        lens.append(n)
+    env.close()
+    video = None
+    if video_path is not None and frames_out:
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        write_mp4(video_path.with_suffix(".mp4"), np.stack(frames_out), fps=15)
+        write_gif(video_path.with_suffix(".gif"), np.stack(frames_out[:200]), fps=15)
+        video = str(video_path.with_suffix(".mp4"))
+    per_action = plan_time / max(decisions, 1)
+    return EpisodeStats(tuple(rets), tuple(lens)), per_action, counting.transitions / max(plan_time, 1e-9), \
+        counting.transitions / max(decisions, 1), video
+
+
+def evaluate_planning(model, cfg: PlanConfig, out_dir: Path | None, progress: bool = True) -> PlanReport:
+    env_cfg = env_config_for(model, cfg.max_episode_steps)
+    random_stats = run_random(env_cfg, cfg.random_episodes, cfg.seed)
+    video_path = out_dir / "plan_episode" if (out_dir is not None and cfg.video) else None
+    stats, per_action, tps, tpd, video = run_planner(model, cfg, env_cfg, video_path, progress)
+    report = PlanReport(cfg.planner, stats, random_stats, per_action, 1.0 / max(per_action, 1e-9), tps, tpd, video)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "plan.json", json.dumps(asdict(report), indent=2))
+        atomic_write_text(out_dir / "plan.md", report.table() + "\n")
+    return report
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="world model folder (from `vidworld train`)")
+    p.add_argument("--planner", choices=["cem", "mppi", "mcts"], default="cem")
+    p.add_argument("--episodes", type=int, default=PlanConfig.episodes)
+    p.add_argument("--max-episode-steps", type=int, default=PlanConfig.max_episode_steps)
+    p.add_argument("--horizon", type=int, default=None, help="planning horizon (CEM/MPPI)")
+    p.add_argument("--population", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--uncertainty-samples", type=int, default=None)
+    p.add_argument("--uncertainty-penalty", type=float, default=None)
+    p.add_argument("--sampler-steps", type=int, default=0, help="denoiser steps while planning (0 = model's)")
+    p.add_argument("--seed", type=int, default=PlanConfig.seed)
+    p.add_argument("--out", default=None, help="output folder (default: <model>/../plan)")
+    p.add_argument("--no-video", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidworld.world_model import DiffusionWorldModel
+
+    model = DiffusionWorldModel.from_pretrained(args.model)
+    cem_over = {k: getattr(args, k) for k in ("horizon", "population", "iterations", "uncertainty_samples",
+                                             "uncertainty_penalty") if getattr(args, k) is not None}
+    base = PlanConfig()
+    cem = replace(base.cem, **cem_over)
+    if cem.elites > cem.population:
+        cem = replace(cem, elites=max(1, cem.population // 8))
+    cfg = replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
+                  max_episode_steps=args.max_episode_steps, sampler_steps=args.sampler_steps, seed=args.seed,
+                  video=not args.no_video)
+    out = Path(args.out) if args.out else Path(args.model).parent / "plan"
+    report = evaluate_planning(model, cfg, out)
+    print(report.table())
+    print(f"outputs in {out}")
+    return 0
