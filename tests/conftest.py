@@ -51,3 +51,15 @@ def _synthetic_episode(n: int, size: int = 16, seed: int = 0, n_actions: int = 3
 def synthetic_episode() -> Callable[..., dict]:
     """Factory: synthetic_episode(n, size=16, seed=0, n_actions=3) -> dict of episode arrays."""
     return _synthetic_episode
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run tiny tensors: with 2 threads (and a busy neighbour) OpenMP sync dominates and a suite takes
+    10x longer. Speed is measured in bench/, not here."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,4 +3,4 @@
 Importing this package registers "vidworld/WorldModel-v0" with gymnasium (see `registration`).
 """
 
-from vidworld.envs import registration as registration  # noqa: F401  (registers the env ids)
+from vidworld.envs import registration as registration  # registers the env ids

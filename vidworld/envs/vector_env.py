@@ -63,7 +63,9 @@ def put_rows(state: Any, idx: Tensor, rows: Any) -> Any:
 class WorldModelVectorEnv(VectorEnv):
     """num_envs imagined envs over one world model; arguments as WorldModelEnv (see the module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {  # noqa: RUF012 (gymnasium's API: a class-level dict)
+        "render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.NEXT_STEP
+    }
 
     def __init__(self, num_envs: int, model: Any, dataset: str | os.PathLike | None = None,
                  obs_type: ObsType = "pixels", max_episode_steps: int | None = 200, render_mode: str | None = None,

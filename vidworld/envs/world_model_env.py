@@ -210,7 +210,7 @@ class WorldModelEnv(gym.Env):
     device: where to load a model given as a folder.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}  # noqa: RUF012 (gymnasium's API)
 
     def __init__(self, model: Any, dataset: str | os.PathLike | None = None, obs_type: ObsType = "pixels",
                  max_episode_steps: int | None = 200, render_mode: str | None = None,

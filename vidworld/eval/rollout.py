@@ -165,7 +165,7 @@ def upscale_frames(frames: Tensor, factor: int) -> np.ndarray:
 def write_rollout(path: Path, frames: Tensor, fps: float, upscale: int, real: Tensor | None = None) -> None:
     """frames uint8 [T, 3, S, S] (and optionally real frames, same shape, shown on the left) -> .mp4 / .gif."""
     if real is not None:
-        side_by_side_video(real, frames, path, fps=int(round(fps)), upscale=upscale)
+        side_by_side_video(real, frames, path, fps=round(fps), upscale=upscale)
     elif path.suffix.lower() == ".mp4":
         write_mp4(path, upscale_frames(frames, upscale), fps)
     else:
@@ -230,7 +230,7 @@ def _actions(args: argparse.Namespace, ctx: Context, num_actions: int) -> tuple[
     return real, True
 
 
-def _real_frames(ctx: Context, actions: np.ndarray, own: bool, frame_size: int) -> Tensor:
+def real_frames(ctx: Context, actions: np.ndarray, own: bool, frame_size: int) -> Tensor:
     """uint8 [H, 3, S, S]: what really followed the context under `actions` (see module docstring)."""
     if ctx.store is None:
         raise ValueError("--compare-real needs a dataset episode as context (not --context-images)")
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     model = DiffusionWorldModel.from_pretrained(args.model, device=args.device)
     ctx = _context(args, model)
     actions, own = _actions(args, ctx, model.action_spec.n)
-    real = _real_frames(ctx, actions, own, model.frame_size) if args.compare_real else None
+    real = real_frames(ctx, actions, own, model.frame_size) if args.compare_real else None
 
     g = torch.Generator(device=model.device).manual_seed(args.seed)
     im = imagine(model, ctx.frames[None], ctx.actions[None], torch.from_numpy(actions)[None], generator=g)

@@ -1,0 +1,74 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.train.conftest import tiny_overrides
+from vidworld.experiment import load_experiment
+from vidworld.train.run import train_world_model
+from vidworld.world_model import DiffusionWorldModel
+
+
+def _outputs(model: DiffusionWorldModel):
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (2, 3, 3, 16, 16), generator=g, dtype=torch.uint8)
+    state = model.init(frames, torch.tensor([[0, 1], [1, 1]]))
+    state, out = model.step(state, torch.tensor([1, 0]), generator=g)
+    return [out.latent, out.reward, out.termination_prob, model.decode(state)]
+
+
+def test_train_saves_a_loadable_model_and_resumes_exactly(tiny_dataset, tmp_path):
+    cfg = load_experiment("configs/demo.yaml", tiny_overrides(tiny_dataset, tmp_path / "run"))
+    first = train_world_model(cfg, progress=False)
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file() and (run / "train_summary.json").is_file()
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["train_frames"] > 0 and summary["dynamics_train_samples_per_s"] > 0
+    loaded = DiffusionWorldModel.from_pretrained(first.model_dir)
+    assert loaded.meta["env_id"] == "CartPole-v1" and loaded.context_length == 3
+    for a, b in zip(_outputs(first.model), _outputs(loaded)):
+        assert torch.equal(a, b)
+    rows = [json.loads(x) for x in (run / "stage_dynamics" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+
+    # Simulate a run killed after step 2 of the VAE: drop the newest checkpoint and everything after it.
+    ckpts = sorted((run / "stage_vae" / "checkpoints").iterdir())
+    assert [p.name for p in ckpts] == ["checkpoint_0", "checkpoint_1"]
+    shutil.rmtree(ckpts[-1])
+    for name in ("vae", "model", "stage_dynamics"):
+        shutil.rmtree(run / name)
+    resumed = train_world_model(cfg, resume=True, progress=False)
+    for a, b in zip(_outputs(first.model), _outputs(resumed.model)):
+        assert torch.equal(a, b), "resumed training must reproduce the uninterrupted run exactly"
+    # the next save after resuming must not collide with the existing checkpoint numbering
+    assert sorted(p.name for p in (run / "stage_vae" / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+
+    # Killed in the dynamics stage after step 2: resume from its checkpoint, VAE stage is skipped.
+    shutil.rmtree(run / "stage_dynamics" / "checkpoints" / "checkpoint_1")
+    shutil.rmtree(run / "model")
+    again = train_world_model(cfg, resume=True, progress=False)
+    for a, b in zip(_outputs(first.model), _outputs(again.model)):
+        assert torch.equal(a, b)
+
+
+def test_config_not_matching_dataset_is_a_clear_error(tiny_dataset, tmp_path):
+    cfg = load_experiment("configs/demo.yaml", tiny_overrides(tiny_dataset, tmp_path / "run") + ["data.path=/nope"])
+    with pytest.raises(ValueError, match="/nope"):
+        train_world_model(cfg, progress=False)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun gloo path checked on linux CI")
+def test_train_cli_runs_under_torchrun_with_two_processes(tiny_dataset, tmp_path):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    over = tiny_overrides(tiny_dataset, tmp_path / "ddp") + ["train.vae_steps=2", "train.dynamics_steps=2"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "vidworld.cli", "train", "configs/demo.yaml", *over, "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "train_summary.json").read_text())
+    assert summary["num_processes"] == 2
+    DiffusionWorldModel.from_pretrained(tmp_path / "ddp" / "model")
