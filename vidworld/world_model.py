@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.models.denoiser import ActionDenoiser
 from vidworld.models.heads import RewardTerminationHead
-from vidworld.models.vae import FrameVAE
+from vidworld.models.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.protocol import ActionSpec, StepOut
 
 FORMAT_VERSION = 1
@@ -36,10 +36,15 @@ PARTS = ("vae", "denoiser", "heads")
 @dataclass(frozen=True)
 class LatentState:
     """latents [B, K, c, h, w] (normalised VAE latents of the last K frames); actions [B, K-1] taken at
-    all but the newest of them (the newest frame's action is the one `step` receives)."""
+    all but the newest of them (the newest frame's action is the one `step` receives).
+
+    pixel_correction [B, 3, H, W] (float, in [-1, 1] units, or None): the VAE's reconstruction error on the
+    newest REAL frame, x_real - Dec(Enc(x_real)). `decode(state)` adds it to every imagined frame
+    ("anchor-relative decoding", see `DiffusionWorldModel.decode`)."""
 
     latents: Tensor
     actions: Tensor
+    pixel_correction: Tensor | None = None
 
 
 class DiffusionWorldModel(nn.Module):
@@ -53,6 +58,7 @@ class DiffusionWorldModel(nn.Module):
         sampler: SamplerConfig | None = None,
         action_spec: ActionSpec | None = None,
         meta: dict[str, Any] | None = None,
+        decode_relative: bool = True,
     ):
         super().__init__()
         d = denoiser.config
@@ -71,6 +77,7 @@ class DiffusionWorldModel(nn.Module):
         self.sampler = EDMSampler(self.sampler_config)
         self.action_spec = action_spec or ActionSpec(kind="discrete", n=d.num_actions)
         self.meta = dict(meta or {})
+        self.decode_relative = decode_relative
         self.context_length: int = d.context_length
         self.frame_size: int = vae.config.frame_size
         s = vae.latent_size
@@ -78,7 +85,9 @@ class DiffusionWorldModel(nn.Module):
 
     def with_sampler(self, sampler: SamplerConfig) -> "DiffusionWorldModel":
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
-        return DiffusionWorldModel(self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta)
+        return DiffusionWorldModel(
+            self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative
+        )
 
     @property
     def device(self) -> torch.device:
@@ -98,9 +107,21 @@ class DiffusionWorldModel(nn.Module):
 
     @torch.no_grad()
     def decode(self, state_or_latents: LatentState | Tensor) -> Tensor:
-        """The newest frame of a state, or latents [B, c, h, w] -> uint8 frames [B, 3, H, W]."""
-        z = state_or_latents.latents[:, -1] if isinstance(state_or_latents, LatentState) else state_or_latents
-        return self.vae.latents_to_frames(z.to(self.device))
+        """The newest frame of a state, or latents [B, c, h, w] -> uint8 frames [B, 3, H, W].
+
+        Anchor-relative decoding (for states, when `decode_relative`): imagined frame = Dec(z_t) +
+        (x_anchor - Dec(z_anchor)), where x_anchor is the newest real context frame. A lossy VAE makes the
+        same, systematic error on the static parts of similar frames (background, track); adding back the
+        error it makes on the real anchor frame cancels it, so what the decoder contributes is mostly the
+        *change* since the anchor — the idea of a video codec's P-frames. With a perfect VAE it is a no-op.
+        Bare latents have no anchor and are decoded directly.
+        """
+        if isinstance(state_or_latents, LatentState):
+            x = self.vae.decode_normalized(state_or_latents.latents[:, -1].to(self.device))
+            if state_or_latents.pixel_correction is not None:
+                x = x + state_or_latents.pixel_correction.to(x.dtype)
+            return unit_to_frames(x)
+        return self.vae.latents_to_frames(state_or_latents.to(self.device))
 
     @torch.no_grad()
     def reconstruct(self, frames: Tensor) -> Tensor:
@@ -121,7 +142,11 @@ class DiffusionWorldModel(nn.Module):
         if K > 1:
             self.action_spec.check(context_actions.reshape(-1))
         z = self.encode(context_frames.flatten(0, 1)).unflatten(0, (B, K))
-        return LatentState(latents=z, actions=context_actions.to(self.device).long())
+        correction = None
+        if self.decode_relative:
+            last = context_frames[:, -1].to(self.device)
+            correction = frames_to_unit(last, self.vae.dtype) - self.vae.decode_normalized(z[:, -1])
+        return LatentState(latents=z, actions=context_actions.to(self.device).long(), pixel_correction=correction)
 
     def init_from_latents(self, latents: Tensor, actions: Tensor) -> LatentState:
         """latents [B, K, c, h, w] (normalised), actions [B, K-1] -> LatentState (no checks on pixels)."""
@@ -168,7 +193,9 @@ class DiffusionWorldModel(nn.Module):
         reward, logit = self.heads(state.latents, acts, nxt)
         prob = torch.sigmoid(logit)
         new_state = LatentState(
-            latents=torch.cat([state.latents[:, 1:], nxt[:, None]], dim=1), actions=acts[:, 1:]
+            latents=torch.cat([state.latents[:, 1:], nxt[:, None]], dim=1),
+            actions=acts[:, 1:],
+            pixel_correction=state.pixel_correction,
         )
         return new_state, StepOut(latent=nxt, reward=reward, terminated=prob > 0.5, termination_prob=prob)
 
@@ -187,6 +214,7 @@ class DiffusionWorldModel(nn.Module):
                 "sampler": dataclasses.asdict(self.sampler_config),
                 "action_spec": dataclasses.asdict(self.action_spec),
                 "meta": self.meta,
+                "decode_relative": self.decode_relative,
             }
             (tmp / "world_model.json").write_text(json.dumps(info, indent=2))
             old = path.with_name(f".{path.name}.old")
@@ -228,5 +256,6 @@ class DiffusionWorldModel(nn.Module):
             sampler=sampler or SamplerConfig(**info["sampler"]),
             action_spec=ActionSpec(**spec),
             meta=info.get("meta", {}),
+            decode_relative=info.get("decode_relative", True),
         )
         return model.to(device).eval()

@@ -37,28 +37,36 @@ def test_train_saves_a_loadable_model_and_resumes_exactly(tiny_dataset, tmp_path
 
     # Simulate a run killed after step 2 of the VAE: drop the newest checkpoint and everything after it.
     ckpts = sorted((run / "stage_vae" / "checkpoints").iterdir())
-    assert [p.name for p in ckpts] == ["checkpoint_0", "checkpoint_1"]
+    assert sorted(p.name for p in ckpts) == ["checkpoint_2", "checkpoint_4"]
+    ckpts = sorted(ckpts, key=lambda p: int(p.name.split("_")[1]))
     shutil.rmtree(ckpts[-1])
     for name in ("vae", "model", "stage_dynamics"):
         shutil.rmtree(run / name)
     resumed = train_world_model(cfg, resume=True, progress=False)
     for a, b in zip(_outputs(first.model), _outputs(resumed.model)):
         assert torch.equal(a, b), "resumed training must reproduce the uninterrupted run exactly"
-    # the next save after resuming must not collide with the existing checkpoint numbering
-    assert sorted(p.name for p in (run / "stage_vae" / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+    assert sorted(p.name for p in (run / "stage_vae" / "checkpoints").iterdir()) == ["checkpoint_2", "checkpoint_4"]
 
     # Killed in the dynamics stage after step 2: resume from its checkpoint, VAE stage is skipped.
-    shutil.rmtree(run / "stage_dynamics" / "checkpoints" / "checkpoint_1")
+    shutil.rmtree(run / "stage_dynamics" / "checkpoints" / "checkpoint_4")
     shutil.rmtree(run / "model")
     again = train_world_model(cfg, resume=True, progress=False)
     for a, b in zip(_outputs(first.model), _outputs(again.model)):
         assert torch.equal(a, b)
 
 
-def test_config_not_matching_dataset_is_a_clear_error(tiny_dataset, tmp_path):
+def test_missing_dataset_is_a_clear_error(tiny_dataset, tmp_path):
     cfg = load_experiment("configs/demo.yaml", tiny_overrides(tiny_dataset, tmp_path / "run") + ["data.path=/nope"])
-    with pytest.raises(ValueError, match="/nope"):
+    with pytest.raises(FileNotFoundError, match="/nope"):
         train_world_model(cfg, progress=False)
+
+
+def test_resume_with_a_different_architecture_is_refused(tiny_dataset, tmp_path):
+    over = tiny_overrides(tiny_dataset, tmp_path / "run") + ["train.vae_steps=2", "train.dynamics_steps=2"]
+    train_world_model(load_experiment("configs/demo.yaml", over), progress=False)
+    changed = load_experiment("configs/demo.yaml", over + ["denoiser.channels=[8,8]"])
+    with pytest.raises(ValueError, match=r"denoiser\.channels"):
+        train_world_model(changed, resume=True, progress=False)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun gloo path checked on linux CI")

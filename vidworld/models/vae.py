@@ -104,10 +104,13 @@ class FrameVAE(ModelMixin, ConfigMixin):
         mean, _ = self.encode(frames_to_unit(frames, self.dtype))
         return self.normalize(mean)
 
+    def decode_normalized(self, latents: Tensor) -> Tensor:
+        """normalised latents [B, c, h, w] -> float frames [B, 3, H, W] in about [-1, 1]."""
+        return self.decode(latents / self.config.scaling_factor + self.config.shift_factor)
+
     def latents_to_frames(self, latents: Tensor) -> Tensor:
         """normalised latents [B, c, h, w] -> uint8 frames [B, 3, H, W]."""
-        z = latents / self.config.scaling_factor + self.config.shift_factor
-        return unit_to_frames(self.decode(z))
+        return unit_to_frames(self.decode_normalized(latents))
 
     @torch.no_grad()
     def encode_frames(self, frames: Tensor, batch_size: int = 512) -> Tensor:

@@ -1,18 +1,19 @@
 """Accelerator set-up, exact resume, and the step counter that checkpoints carry.
 
 accelerate's `save_state` stores model, optimizer, RNG states and every object registered with
-`register_for_checkpointing` (here: `TrainProgress`, the EMA, the batch generator). Two accelerate 1.15
-details handled here (see shared/PLATFORM.md):
-* checkpoint folder numbers count saves, not steps, so the step lives in `TrainProgress`;
-* after `load_state` with automatic naming, `project_configuration.iteration` must be set past the last
-  checkpoint, or the next `save_state` fails after it has already pruned older checkpoints.
+`register_for_checkpointing` (here: `TrainProgress`, the EMA, the batch generator). We name and prune
+checkpoint folders ourselves (`save_checkpoint`): accelerate 1.15's automatic naming counts saves rather
+than steps, needs `project_configuration.iteration` fixed after `load_state`, and raced between two gloo
+processes here. The step itself lives in `TrainProgress`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
@@ -49,53 +50,64 @@ class GeneratorState:
 
 
 def make_accelerator(cfg: TrainConfig, stage_dir: Path, log_dir: Path | None = None) -> Accelerator:
-    """An Accelerator that checkpoints into `stage_dir/checkpoints/checkpoint_<i>`, keeping the last few."""
+    """An Accelerator for one training stage; checkpoints go to stage_dir/checkpoints (see save_checkpoint)."""
     use_tb = cfg.tensorboard and importlib.util.find_spec("tensorboard") is not None and log_dir is not None
-    project = ProjectConfiguration(
-        project_dir=str(stage_dir),
-        logging_dir=str(log_dir) if log_dir else None,
-        automatic_checkpoint_naming=True,
-        total_limit=cfg.keep_checkpoints,
-    )
-    acc = Accelerator(
+    project = ProjectConfiguration(project_dir=str(stage_dir), logging_dir=str(log_dir) if log_dir else None)
+    return Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
         project_config=project,
         log_with="tensorboard" if use_tb else None,
     )
-    return acc
 
 
 def checkpoint_root(acc: Accelerator) -> Path:
     return Path(acc.project_configuration.project_dir) / "checkpoints"
 
 
-def latest_checkpoint(acc: Accelerator) -> tuple[Path, int] | None:
-    """(path, index) of the newest complete checkpoint_<i> folder, or None."""
+def save_checkpoint(acc: Accelerator, step: int, keep: int) -> Path:
+    """save_state into checkpoints/checkpoint_<step>, atomically: every process writes into a temp folder,
+    then the main process renames it and prunes all but the newest `keep`. We name folders by step and
+    manage them ourselves: accelerate's automatic naming races between processes on CPU/gloo (the second
+    process finds the folder the first just made) and counts saves rather than steps."""
     root = checkpoint_root(acc)
+    final, tmp = root / f"checkpoint_{step}", root / f".checkpoint_{step}.tmp"
+    if acc.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    acc.wait_for_everyone()
+    tmp.mkdir(parents=True, exist_ok=True)
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old[1], ignore_errors=True)
+    acc.wait_for_everyone()
+    return final
+
+
+def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (step, path), oldest first."""
     if not root.is_dir():
-        return None
+        return []
     found = []
     for p in root.iterdir():
         m = re.fullmatch(r"checkpoint_(\d+)", p.name)
-        if m and p.is_dir() and any(p.iterdir()):
+        if m and p.is_dir():
             found.append((int(m.group(1)), p))
-    if not found:
-        return None
-    idx, path = max(found)
-    return path, idx
+    return sorted(found)
 
 
 def resume_if_possible(acc: Accelerator, resume: bool) -> bool:
     """Load the newest checkpoint when `resume` and one exists. Returns whether it resumed."""
     if not resume:
         return False
-    found = latest_checkpoint(acc)
-    if found is None:
+    found = list_checkpoints(checkpoint_root(acc))
+    if not found:
         return False
-    path, idx = found
-    acc.load_state(str(path))
-    acc.project_configuration.iteration = idx + 1
+    acc.load_state(str(found[-1][1]))
     return True
 
 

@@ -20,6 +20,7 @@ from vidworld.train.checkpoint import (
     lr_at,
     make_accelerator,
     resume_if_possible,
+    save_checkpoint,
     set_lr,
 )
 from vidworld.train.config import TrainConfig
@@ -128,12 +129,13 @@ def train_dynamics(
             if acc.is_main_process:
                 append_log(log_file, row)
         if prog.step % cfg.checkpoint_every == 0 or prog.step == total:
-            acc.save_state()
+            save_checkpoint(acc, prog.step, cfg.keep_checkpoints)
     bar.close()
     rate = (prog.step - n0) * cfg.dynamics_batch_size * acc.num_processes / max(time.perf_counter() - t0, 1e-9)
     acc.wait_for_everyone()
     unwrapped: DynamicsModule = acc.unwrap_model(module)
     final_denoiser = unwrapped.denoiser
     ema.copy_to(final_denoiser.parameters())  # ship the EMA weights (the trained ones are in checkpoints)
-    acc.end_training()
+    for tracker in acc.trackers:  # not acc.end_training(): it also destroys the process group
+        tracker.finish()
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), samples_per_s=rate)

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
 
-from vidworld.config import atomic_write_text, save_config
+from vidworld.config import atomic_write_text, save_config, to_dict
 from vidworld.data.dataset import SegmentDataset
 from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.models.vae import FrameVAE
@@ -65,9 +66,37 @@ def action_spec_of(ds: SegmentDataset) -> ActionSpec:
     return ActionSpec(kind="discrete", n=int(n))
 
 
+# Sections whose change makes existing checkpoints unusable (shapes of the networks).
+ARCHITECTURE_KEYS = ("vae", "denoiser.channels", "denoiser.blocks_per_level", "denoiser.cond_dim",
+                     "denoiser.action_embed_dim", "heads.channels", "heads.cond_dim", "data.context_length")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def check_resumable(cfg: ExperimentConfig, saved: Path) -> None:
+    """Refuse to resume checkpoints made with other network shapes, naming the keys that differ."""
+    import yaml
+
+    old = _flat(yaml.safe_load(saved.read_text()) or {})
+    new = _flat(to_dict(cfg))
+    diff = [k for k in new if k.startswith(ARCHITECTURE_KEYS) and k in old and old[k] != new[k]]
+    if diff:
+        details = ", ".join(f"{k}: checkpoint {old[k]!r} vs config {new[k]!r}" for k in diff)
+        raise ValueError(f"config does not match the checkpoints in {saved.parent} ({details}); "
+                         "use another run_dir or drop --resume")
+
+
 def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> TrainOutput:
     run = Path(cfg.run_dir)
-    state = PartialState()
+    state = process_state()
+    if resume and (run / "config.yaml").is_file():
+        check_resumable(cfg, run / "config.yaml")
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     if state.is_main_process:
@@ -138,6 +167,12 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
     return TrainOutput(model=model, model_dir=model_dir, summary=summary)
 
 
+def process_state() -> PartialState:
+    """accelerate's process state, created the way Accelerator will see it (ACCELERATE_USE_CPU=1 under
+    torchrun means several CPU processes over gloo; a PartialState made first without it stays single)."""
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="experiment YAML, e.g. configs/cartpole.yaml")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.dynamics_steps=2000")
@@ -148,7 +183,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_experiment(args.config, args.overrides)
     out = train_world_model(cfg, resume=args.resume, progress=not args.no_progress)
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         print(json.dumps(out.summary, indent=2))
         print(f"model saved to {out.model_dir}")
     return 0

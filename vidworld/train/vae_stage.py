@@ -18,6 +18,7 @@ from vidworld.train.checkpoint import (
     lr_at,
     make_accelerator,
     resume_if_possible,
+    save_checkpoint,
     set_lr,
 )
 from vidworld.train.config import TrainConfig
@@ -106,12 +107,13 @@ def train_vae(
             if acc.is_main_process:
                 append_log(log_file, row)
         if prog.step % cfg.checkpoint_every == 0 or prog.step == cfg.vae_steps:
-            acc.save_state()
+            save_checkpoint(acc, prog.step, cfg.keep_checkpoints)
     bar.close()
     rate = (prog.step - n0) * cfg.vae_batch_size * acc.num_processes / max(time.perf_counter() - t0, 1e-9)
     acc.wait_for_everyone()
     model: FrameVAE = acc.unwrap_model(vae)
     model.eval()
     psnr = reconstruction_psnr(model, val_frames) if len(val_frames) else float("nan")
-    acc.end_training()
+    for tracker in acc.trackers:  # not acc.end_training(): it also destroys the process group
+        tracker.finish()
     return VAEResult(vae=model, val_psnr=psnr, samples_per_s=rate)
