@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
-from vidworld.models.denoiser import ActionDenoiser
+from vidworld.models.denoiser import ActionDenoiser, from_target
 from vidworld.models.heads import RewardTerminationHead
 from vidworld.models.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.protocol import ActionSpec, StepOut
@@ -165,16 +165,18 @@ class DiffusionWorldModel(nn.Module):
     def _sample(self, ctx: Tensor, acts: Tensor, generator: torch.Generator | None) -> Tensor:
         B = ctx.shape[0]
         ctx_sigma = ctx.new_full((B,), self.sampler_config.context_noise)
+        clean_ctx = ctx
         if self.sampler_config.context_noise > 0:
             noise = torch.randn(ctx.shape, generator=generator, device=ctx.device, dtype=ctx.dtype)
             ctx = ctx + self.sampler_config.context_noise * noise
-        return self.sampler.sample(
+        x = self.sampler.sample(
             lambda x, s: self.denoiser(x, s, ctx, acts, ctx_sigma),
             (B, *self.latent_shape),
             generator=generator,
             device=ctx.device,
             dtype=ctx.dtype,
         )
+        return from_target(self.denoiser.config, x, clean_ctx)
 
     @torch.no_grad()
     def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> tuple[Tensor, Tensor]:

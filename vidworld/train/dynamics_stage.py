@@ -12,7 +12,7 @@ from diffusers.training_utils import EMAModel
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vidworld.models.denoiser import ActionDenoiser, DenoiserConfig, edm_loss
+from vidworld.models.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
 from vidworld.models.heads import HeadsConfig, RewardTerminationHead, heads_loss
 from vidworld.train.checkpoint import (
     GeneratorState,
@@ -35,12 +35,22 @@ class DynamicsModule(nn.Module):
         super().__init__()
         self.denoiser, self.heads = denoiser, heads
         self.dcfg, self.hcfg = dcfg, hcfg
+        self.denoiser_config = denoiser.config  # predict_delta / delta_scale, readable through DDP too
 
     def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor):
-        """context [B, K, c, h, w], actions [B, K], target [B, c, h, w], reward [B], terminated [B]."""
-        d_loss = edm_loss(self.denoiser, target, context, actions, self.dcfg)
+        """context [B, K, c, h, w], actions [B, K], target [B, c, h, w] (the next latent), reward [B],
+        terminated [B]. The denoiser learns `to_target` (the latent or its scaled change)."""
+        d_loss = edm_loss(self.denoiser, to_target(self.denoiser_config, target, context), context, actions, self.dcfg)
         h_loss, logs = heads_loss(self.heads, context, actions, target, reward, terminated, self.hcfg)
         return d_loss + h_loss, {"denoise": float(d_loss.detach()), **logs}
+
+
+def delta_scale(latents: Episodes) -> float:
+    """1 / std of z_{t+1} - z_t over all training transitions (so the denoiser's target has unit variance)."""
+    # transition i of episode e is obs index i + e (each episode has one more obs than actions)
+    ep = torch.repeat_interleave(torch.arange(len(latents.lengths)), latents.lengths)
+    cur = torch.arange(len(latents.actions)) + ep
+    return 1.0 / max(float((latents.obs[cur + 1] - latents.obs[cur]).std()), 1e-6)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ def train_dynamics(
         cond_dim=dcfg.cond_dim,
         action_embed_dim=dcfg.action_embed_dim,
         sigma_data=dcfg.sigma_data,
+        predict_delta=dcfg.predict_delta,
+        delta_scale=delta_scale(latents) if dcfg.predict_delta else 1.0,
     )
     heads = RewardTerminationHead(
         latent_channels=c,
