@@ -18,6 +18,7 @@ from vidworld.eval.config import EvalConfig
 from vidworld.models.denoiser import DenoiserConfig
 from vidworld.models.heads import HeadsConfig
 from vidworld.models.vae import VAEConfig
+from vidworld.models.value import ValueConfig
 from vidworld.planning.config import PlanConfig
 from vidworld.train.config import TrainConfig
 
@@ -30,6 +31,7 @@ class ExperimentConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

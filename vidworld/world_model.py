@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.models.denoiser import ActionDenoiser, from_target
 from vidworld.models.heads import RewardTerminationHead
+from vidworld.models.value import ValueHead
 from vidworld.models.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.protocol import ActionSpec, StepOut
 
@@ -59,6 +60,7 @@ class DiffusionWorldModel(nn.Module):
         action_spec: ActionSpec | None = None,
         meta: dict[str, Any] | None = None,
         decode_relative: bool = True,
+        value: ValueHead | None = None,
     ):
         super().__init__()
         d = denoiser.config
@@ -73,6 +75,7 @@ class DiffusionWorldModel(nn.Module):
                 f"vs {d.num_actions}"
             )
         self.vae, self.denoiser, self.heads = vae, denoiser, heads
+        self.value_head = value
         self.sampler_config = sampler or SamplerConfig()
         self.sampler = EDMSampler(self.sampler_config)
         self.action_spec = action_spec or ActionSpec(kind="discrete", n=d.num_actions)
@@ -86,8 +89,17 @@ class DiffusionWorldModel(nn.Module):
     def with_sampler(self, sampler: SamplerConfig) -> "DiffusionWorldModel":
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
         return DiffusionWorldModel(
-            self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative
+            self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative,
+            self.value_head,
         )
+
+    @torch.no_grad()
+    def value(self, latent: Tensor) -> Tensor:
+        """Learned state value of latents [B, c, h, w] -> [B] (the data policy's discounted return);
+        planners use it as a terminal value. Raises if the model was trained without a value head."""
+        if self.value_head is None:
+            raise ValueError("this world model has no value head (trained with value.enabled=false)")
+        return self.value_head(latent.to(self.device))
 
     @property
     def device(self) -> torch.device:
@@ -210,6 +222,8 @@ class DiffusionWorldModel(nn.Module):
         try:
             for name in PARTS:
                 getattr(self, name).save_pretrained(tmp / name, safe_serialization=True)
+            if self.value_head is not None:
+                self.value_head.save_pretrained(tmp / "value", safe_serialization=True)
             info = {
                 "format_version": FORMAT_VERSION,
                 "kind": "vidworld.DiffusionWorldModel",
@@ -251,6 +265,8 @@ class DiffusionWorldModel(nn.Module):
             "denoiser": ActionDenoiser.from_pretrained(path / "denoiser"),
             "heads": RewardTerminationHead.from_pretrained(path / "heads"),
         }
+        if (path / "value").is_dir():
+            parts["value"] = ValueHead.from_pretrained(path / "value")
         spec = info["action_spec"]
         spec["shape"] = tuple(spec.get("shape", ()))
         model = cls(

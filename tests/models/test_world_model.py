@@ -124,3 +124,35 @@ def test_mismatched_parts_are_rejected():
     heads = RewardTerminationHead(latent_channels=4, context_length=K + 1, num_actions=2, channels=(8,), cond_dim=8)
     with pytest.raises(ValueError, match="context_length"):
         DiffusionWorldModel(model.vae, model.denoiser, heads)
+
+
+def test_delta_target_round_trip_and_delta_model_steps():
+    from vidworld.models.denoiser import ActionDenoiser, from_target, to_target
+
+    den = ActionDenoiser(latent_channels=4, context_length=K, num_actions=2, channels=(8, 16), cond_dim=16,
+                         action_embed_dim=4, predict_delta=True, delta_scale=7.0)
+    ctx, nxt = torch.randn(2, K, 4, 4, 4), torch.randn(2, 4, 4, 4)
+    t = to_target(den.config, nxt, ctx)
+    assert torch.allclose(t, (nxt - ctx[:, -1]) * 7.0)
+    assert torch.allclose(from_target(den.config, t, ctx), nxt, atol=1e-6)
+    # a delta model steps to: last latent + (sampled change) / delta_scale
+    model = tiny_world_model()
+    model = DiffusionWorldModel(model.vae, den, model.heads, model.sampler_config)
+    frames, actions = random_context(2)
+    state = model.init(frames, actions)
+    a = torch.tensor([0, 1])
+    _, out = model.step(state, a, generator=torch.Generator().manual_seed(0))
+    acts = torch.cat([state.actions, a[:, None]], 1)
+    sample = model.sampler.sample(lambda x, s: den(x, s, state.latents, acts, torch.zeros(2)), (2, 4, 4, 4),
+                                  generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out.latent, state.latents[:, -1] + sample / 7.0, atol=1e-6)
+
+
+def test_anchor_relative_decoding_reproduces_the_real_context_frame():
+    model = tiny_world_model()
+    frames, actions = random_context(2)
+    state = model.init(frames, actions)
+    assert torch.equal(model.decode(state), frames[:, -1])  # Dec(z) + (x - Dec(z)) == x
+    model.decode_relative = False
+    direct = model.init(frames, actions)
+    assert direct.pixel_correction is None and not torch.equal(model.decode(direct), frames[:, -1])

@@ -26,7 +26,7 @@ from vidworld.planning.cem import PlanResult
 
 def _as_frame(frame) -> Tensor:
     """A single frame as uint8 [3, H, W]; numpy or torch accepted, channels first."""
-    t = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, Tensor) else frame
+    t = torch.as_tensor(np.array(frame)) if not isinstance(frame, Tensor) else frame
     if t.dtype != torch.uint8 or t.dim() != 3 or t.shape[0] != 3:
         hint = (
             " (looks like [H, W, 3]: pass frame.transpose(2, 0, 1))"

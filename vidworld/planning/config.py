@@ -11,6 +11,7 @@ from vidworld.planning.cem import CEMConfig
 class PlanConfig:
     planner: str = "cem"  # "cem" | "mppi" | "mcts"
     cem: CEMConfig = field(default_factory=CEMConfig)
+    use_value: bool = True  # the model's learned value (if it has one) as the terminal value of a plan
     mcts_simulations: int = 32
     sampler_steps: int = 0  # denoiser steps while planning (0 = the model's own setting)
     episodes: int = 5  # real-env episodes to evaluate

@@ -46,6 +46,10 @@ class CountingModel:
     def decode(self, x):
         return self.model.decode(x)
 
+    def value_fn(self):
+        """The wrapped model's learned value function, or None."""
+        return self.model.value if getattr(self.model, "value_head", None) is not None else None
+
 
 @dataclass(frozen=True)
 class EpisodeStats:
@@ -110,11 +114,13 @@ def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStat
     return EpisodeStats(tuple(rets), tuple(lens))
 
 
-def make_planner(model, cfg: PlanConfig):
+def make_planner(model: CountingModel, cfg: PlanConfig):
+    value_fn = model.value_fn() if cfg.use_value else None
     if cfg.planner in ("cem", "mppi"):
-        return CEMPlanner(model, replace(cfg.cem, mode=cfg.planner))
+        return CEMPlanner(model, replace(cfg.cem, mode=cfg.planner), value_fn=value_fn)
     if cfg.planner == "mcts":
-        return MCTSPlanner(model, num_simulations=cfg.mcts_simulations, discount=cfg.cem.discount)
+        return MCTSPlanner(model, num_simulations=cfg.mcts_simulations, discount=cfg.cem.discount,
+                           value_fn=value_fn)
     raise ValueError(f"plan.planner must be 'cem', 'mppi' or 'mcts', got {cfg.planner!r}")
 
 

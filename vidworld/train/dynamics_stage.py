@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from vidworld.models.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
 from vidworld.models.heads import HeadsConfig, RewardTerminationHead, heads_loss
+from vidworld.models.value import ValueConfig, ValueHead, discounted_returns
 from vidworld.train.checkpoint import (
     GeneratorState,
     TrainProgress,
@@ -31,18 +32,26 @@ from vidworld.train.vae_stage import append_log
 class DynamicsModule(nn.Module):
     """Denoiser + heads as one module, so one DDP wrapper and one optimizer cover both losses."""
 
-    def __init__(self, denoiser: ActionDenoiser, heads: RewardTerminationHead, dcfg: DenoiserConfig, hcfg: HeadsConfig):
+    def __init__(self, denoiser: ActionDenoiser, heads: RewardTerminationHead, dcfg: DenoiserConfig, hcfg: HeadsConfig,
+                 value: ValueHead | None = None, value_weight: float = 0.0):
         super().__init__()
-        self.denoiser, self.heads = denoiser, heads
+        self.denoiser, self.heads, self.value = denoiser, heads, value
+        self.value_weight = value_weight
         self.dcfg, self.hcfg = dcfg, hcfg
         self.denoiser_config = denoiser.config  # predict_delta / delta_scale, readable through DDP too
 
-    def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor):
+    def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor,
+                value_target: Tensor | None = None):
         """context [B, K, c, h, w], actions [B, K], target [B, c, h, w] (the next latent), reward [B],
         terminated [B]. The denoiser learns `to_target` (the latent or its scaled change)."""
         d_loss = edm_loss(self.denoiser, to_target(self.denoiser_config, target, context), context, actions, self.dcfg)
         h_loss, logs = heads_loss(self.heads, context, actions, target, reward, terminated, self.hcfg)
-        return d_loss + h_loss, {"denoise": float(d_loss.detach()), **logs}
+        loss = d_loss + h_loss
+        if self.value is not None and value_target is not None:
+            v_loss = torch.nn.functional.mse_loss(self.value(target), value_target)
+            loss = loss + self.value_weight * v_loss
+            logs["value_mse"] = float(v_loss.detach())
+        return loss, {"denoise": float(d_loss.detach()), **logs}
 
 
 def delta_scale(latents: Episodes) -> float:
@@ -57,6 +66,7 @@ def delta_scale(latents: Episodes) -> float:
 class DynamicsResult:
     denoiser: ActionDenoiser  # EMA weights
     heads: RewardTerminationHead
+    value: ValueHead | None
     samples_per_s: float
 
 
@@ -70,6 +80,7 @@ def train_dynamics(
     stage_dir: Path,
     resume: bool = False,
     progress: bool = True,
+    vcfg: ValueConfig | None = None,
 ) -> DynamicsResult:
     """`latents.obs` are normalised latents [N, c, h, w]. Checkpoints go to stage_dir/checkpoints."""
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +106,11 @@ def train_dynamics(
         channels=tuple(hcfg.channels),
         cond_dim=hcfg.cond_dim,
     )
-    module = DynamicsModule(denoiser, heads, dcfg, hcfg)
+    value, returns = None, None
+    if vcfg is not None and vcfg.enabled:
+        value = ValueHead(latent_channels=c, channels=tuple(vcfg.channels), discount=vcfg.discount)
+        returns = discounted_returns(latents.rewards, latents.terminated, latents.lengths, vcfg.discount)
+    module = DynamicsModule(denoiser, heads, dcfg, hcfg, value, vcfg.loss_weight if vcfg else 0.0)
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.dynamics_lr, weight_decay=cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
     ema = EMAModel(acc.unwrap_model(module).denoiser.parameters(), decay=cfg.ema_decay)
@@ -122,6 +137,7 @@ def train_dynamics(
                 b.target.to(acc.device),
                 b.reward.to(acc.device),
                 b.terminated.to(acc.device),
+                returns[b.target_index].to(acc.device) if returns is not None else None,
             )
             acc.backward(loss)
             if acc.sync_gradients and cfg.grad_clip > 0:
@@ -150,4 +166,6 @@ def train_dynamics(
     ema.copy_to(final_denoiser.parameters())  # ship the EMA weights (the trained ones are in checkpoints)
     for tracker in acc.trackers:  # not acc.end_training(): it also destroys the process group
         tracker.finish()
-    return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), samples_per_s=rate)
+    value_head = unwrapped.value.eval() if unwrapped.value is not None else None
+    return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
+                          samples_per_s=rate)

@@ -68,6 +68,7 @@ class WindowBatch:
     target: Tensor
     reward: Tensor
     terminated: Tensor
+    target_index: Tensor  # [B] index of `target` in Episodes.obs (e.g. to look up its return-to-go)
 
 
 class WindowSampler:
@@ -102,12 +103,14 @@ class WindowSampler:
         context = self.ep.obs[obs_i]
         actions = torch.where(valid, self.ep.actions[act_i], torch.zeros_like(act_i))
         last = self.ep.act_offsets[e] + t
+        target_index = self.ep.obs_offsets[e] + t + 1
         return WindowBatch(
             context=context,
             actions=actions,
-            target=self.ep.obs[self.ep.obs_offsets[e] + t + 1],
+            target=self.ep.obs[target_index],
             reward=self.ep.rewards[last],
             terminated=self.ep.terminated[last],
+            target_index=target_index,
         )
 
     def sample(self, batch_size: int, generator: torch.Generator) -> WindowBatch:

@@ -67,7 +67,7 @@ def action_spec_of(ds: SegmentDataset) -> ActionSpec:
 
 
 # Sections whose change makes existing checkpoints unusable (shapes of the networks).
-ARCHITECTURE_KEYS = ("vae", "denoiser.channels", "denoiser.blocks_per_level", "denoiser.cond_dim",
+ARCHITECTURE_KEYS = ("vae", "value.channels", "value.enabled", "denoiser.channels", "denoiser.blocks_per_level", "denoiser.cond_dim",
                      "denoiser.action_embed_dim", "heads.channels", "heads.cond_dim", "data.context_length")
 
 
@@ -135,7 +135,7 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
     latents = train_eps.with_obs(vae.normalize(raw))
     dyn = train_dynamics(
         latents, spec.n, cfg.denoiser, cfg.heads, cfg.train, cfg.data.context_length,
-        run / "stage_dynamics", resume, progress,
+        run / "stage_dynamics", resume, progress, cfg.value,
     )
     t_dyn = time.perf_counter()
     meta = {
@@ -145,7 +145,7 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
         "val_fraction": cfg.data.val_fraction,
         "split_seed": cfg.data.split_seed,
     }
-    model = DiffusionWorldModel(vae, dyn.denoiser, dyn.heads, cfg.sampler, spec, meta=meta).eval()
+    model = DiffusionWorldModel(vae, dyn.denoiser, dyn.heads, cfg.sampler, spec, meta=meta, value=dyn.value).eval()
     model_dir = run / "model"
     summary = {
         "train_frames": train_eps.num_frames,
