@@ -111,9 +111,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.config if Path(args.config).is_file() or args.config != DEFAULT_CONFIG else None
-    if path is None:
-        print(f"[demo] {DEFAULT_CONFIG} not found here; using the built-in defaults")
+    path: str | Path | None = args.config
+    if args.config == DEFAULT_CONFIG and not Path(args.config).is_file():
+        in_repo = Path(__file__).resolve().parents[1] / DEFAULT_CONFIG  # editable install, run elsewhere
+        path = in_repo if in_repo.is_file() else None
+        if path is None:
+            print(f"[demo] {DEFAULT_CONFIG} not found; using the built-in defaults (the same values)")
     cfg = load_experiment(path, args.overrides)
     run_demo(cfg, progress=not args.no_progress)
     return 0

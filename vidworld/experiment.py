@@ -25,7 +25,7 @@ from vidworld.train.config import TrainConfig
 
 @dataclass
 class ExperimentConfig:
-    run_dir: str = "runs/cartpole"
+    run_dir: str = "runs/demo"
     collect: CollectConfig = field(default_factory=CollectConfig)
     data: DatasetConfig = field(default_factory=DatasetConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)

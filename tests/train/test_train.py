@@ -30,8 +30,11 @@ def test_train_saves_a_loadable_model_and_resumes_exactly(tiny_dataset, tmp_path
     assert summary["train_frames"] > 0 and summary["dynamics_train_samples_per_s"] > 0
     loaded = DiffusionWorldModel.from_pretrained(first.model_dir)
     assert loaded.meta["env_id"] == "CartPole-v1" and loaded.context_length == 3
+    assert loaded.value_head is not None  # value.enabled is on by default
     for a, b in zip(_outputs(first.model), _outputs(loaded)):
         assert torch.equal(a, b)
+    z = torch.randn(2, *loaded.latent_shape)
+    assert torch.equal(first.model.value(z), loaded.value(z))
     rows = [json.loads(x) for x in (run / "stage_dynamics" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
 

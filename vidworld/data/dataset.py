@@ -34,7 +34,7 @@ class DatasetConfig:
     """Where the episodes are and how to cut them into windows of context_length + horizon frames."""
 
     path: str = "data/cartpole"
-    context_length: int = 4
+    context_length: int = 8
     horizon: int = 1
     val_fraction: float = 0.1
     split_seed: int = 0

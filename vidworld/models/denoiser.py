@@ -49,7 +49,7 @@ class DenoiserConfig:
     sigma_mean: float = -0.4  # log-normal training sigmas (EDM P_mean / P_std, DIAMOND's values)
     sigma_std: float = 1.2
     context_noise_max: float = 0.3  # sigma_ctx ~ U(0, max) per sample during training (0 = off)
-    predict_delta: bool = True  # denoise the change z_{t+1} - z_t (scaled to unit variance), not z_{t+1}
+    predict_delta: bool = False  # denoise the change z_{t+1} - z_t (scaled to unit variance), not z_{t+1}
 
 
 class ActionDenoiser(ModelMixin, ConfigMixin):

@@ -24,7 +24,7 @@ from vidworld.models.blocks import Downsample, ResBlock, Upsample, group_norm
 class VAEConfig:
     """Architecture and training of the frame VAE (YAML section `vae`)."""
 
-    block_out_channels: tuple[int, ...] = (16, 32, 64, 128)  # one level each; len-1 downsamplings
+    block_out_channels: tuple[int, ...] = (8, 16, 32, 64)  # one level each; len-1 downsamplings
     blocks_per_level: tuple[int, ...] = (0, 1, 1, 1)  # residual blocks per level (full resolution is costly)
     latent_channels: int = 4
     kl_weight: float = 1e-6

@@ -10,7 +10,7 @@ class TrainConfig:
     """Both stages: VAE first, then denoiser + reward/termination heads on cached latents."""
 
     # stage 1: VAE
-    vae_steps: int = 1500
+    vae_steps: int = 300
     vae_batch_size: int = 64
     vae_lr: float = 2e-3
     # stage 2: dynamics (denoiser + heads)

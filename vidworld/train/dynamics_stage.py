@@ -48,7 +48,10 @@ class DynamicsModule(nn.Module):
         h_loss, logs = heads_loss(self.heads, context, actions, target, reward, terminated, self.hcfg)
         loss = d_loss + h_loss
         if self.value is not None and value_target is not None:
-            v_loss = torch.nn.functional.mse_loss(self.value(target), value_target)
+            # in units of the largest possible return 1/(1-discount) (rewards ~1): the value's gradients must
+            # not dominate the shared gradient-norm clip of the denoiser
+            scale = 1.0 - self.value.config.discount
+            v_loss = torch.nn.functional.mse_loss(self.value(target) * scale, value_target * scale)
             loss = loss + self.value_weight * v_loss
             logs["value_mse"] = float(v_loss.detach())
         return loss, {"denoise": float(d_loss.detach()), **logs}
@@ -110,6 +113,8 @@ def train_dynamics(
     if vcfg is not None and vcfg.enabled:
         value = ValueHead(latent_channels=c, channels=tuple(vcfg.channels), discount=vcfg.discount)
         returns = discounted_returns(latents.rewards, latents.terminated, latents.lengths, vcfg.discount)
+        with torch.no_grad():  # start at the mean return rather than regress ~10s up from 0
+            value.out.bias.fill_(float(returns.mean()))
     module = DynamicsModule(denoiser, heads, dcfg, hcfg, value, vcfg.loss_weight if vcfg else 0.0)
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.dynamics_lr, weight_decay=cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
