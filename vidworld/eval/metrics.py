@@ -102,14 +102,19 @@ def ssim(pred: Tensor, target: Tensor) -> Tensor:
     # all five statistics in one grouped conv. float32 (float64 convs are ~20x slower on CPU); variances are
     # clamped at 0 so that rounding cannot make a uniform image's variance negative.
     g1 = gaussian_window(size, sigma).sum(0).float().to(p.device)  # the 1-D gaussian (rows of the outer product)
-    stats = torch.cat([p, t, p * p, t * t, p * t], dim=1)  # [N, 5c, H, W]
+    # Centre each image first: variances/covariances are shift-invariant, and centring removes the float32
+    # cancellation in E[x^2] - E[x]^2 (uniform images then give exactly zero variance).
+    mp, mt = p.mean(dim=(-2, -1), keepdim=True), t.mean(dim=(-2, -1), keepdim=True)
+    pc, tc = p - mp, t - mt
+    stats = torch.cat([pc, tc, pc * pc, tc * tc, pc * tc], dim=1)  # [N, 5c, H, W]
     n = stats.shape[1]
     stats = F.conv2d(stats, g1.view(1, 1, size, 1).expand(n, 1, size, 1), groups=n)
     stats = F.conv2d(stats, g1.view(1, 1, 1, size).expand(n, 1, 1, size), groups=n)
-    mu_p, mu_t, e_pp, e_tt, e_pt = stats.split(c, dim=1)
-    var_p = (e_pp - mu_p**2).clamp_min(0)
-    var_t = (e_tt - mu_t**2).clamp_min(0)
-    cov = e_pt - mu_p * mu_t
+    mu_pc, mu_tc, e_pp, e_tt, e_pt = stats.split(c, dim=1)
+    var_p = (e_pp - mu_pc**2).clamp_min(0)
+    var_t = (e_tt - mu_tc**2).clamp_min(0)
+    cov = e_pt - mu_pc * mu_tc
+    mu_p, mu_t = mu_pc + mp, mu_tc + mt
     c1, c2 = SSIM_K1**2, SSIM_K2**2  # (K L)^2 with data range L = 1
     num = (2 * mu_p * mu_t + c1) * (2 * cov + c2)
     den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
