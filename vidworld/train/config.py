@@ -10,11 +10,11 @@ class TrainConfig:
     """Both stages: VAE first, then denoiser + reward/termination heads on cached latents."""
 
     # stage 1: VAE
-    vae_steps: int = 300
+    vae_steps: int = 500
     vae_batch_size: int = 64
     vae_lr: float = 2e-3
     # stage 2: dynamics (denoiser + heads)
-    dynamics_steps: int = 3000
+    dynamics_steps: int = 6000
     dynamics_batch_size: int = 64
     dynamics_lr: float = 1e-3
     pad_episode_starts: bool = True  # also train on contexts padded with the first frame (as agents start)
