@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    # SDL (pygame, used by classic-control rendering) otherwise turns SIGINT/SIGTERM into quit events that
+    # nobody reads, and `kill` / Ctrl-C stop working for every command that renders an env.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     argv = sys.argv[1:] if argv is None else argv
     # Import only the chosen command's module when we can (fast start); fall back to the full parser.
     if argv and argv[0] in COMMANDS:

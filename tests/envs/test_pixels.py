@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import ClassVar
 
@@ -139,3 +140,33 @@ def test_env_without_rgb_rendering_is_refused():
     finally:
         gym.registry.pop("VidworldTestNoRender-v0")
         gym.registry.pop("VidworldTestRendersNothing-v0")
+
+
+def test_sigterm_still_stops_a_process_that_rendered_cartpole(tmp_path):
+    """pygame/SDL installs SIGINT/SIGTERM handlers that swallow the signals; vidworld turns that off."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "render_then_wait.py"
+    script.write_text(
+        "import os, time\n"
+        "os.environ.pop('SDL_NO_SIGNAL_HANDLERS', None)\n"
+        "from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env\n"
+        "env = make_pixel_env(PixelEnvConfig(id='CartPole-v1', frame_size=16))\n"
+        "env.reset(seed=0); env.step(0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    env.pop("SDL_NO_SIGNAL_HANDLERS", None)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.time()
+        proc.wait(timeout=10)
+        assert time.time() - t0 < 10 and proc.returncode == -signal.SIGTERM
+    finally:
+        proc.kill()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat
@@ -35,6 +36,9 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from PIL import Image
+
+# pygame/SDL would otherwise swallow SIGINT/SIGTERM (they become unread SDL quit events).
+os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
 
 # id prefix -> module that registers those ids with gymnasium on import.
 _LAZY_REGISTRARS = {"ALE/": "ale_py", "MiniGrid": "minigrid"}
