@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 # Register the gymnasium ids (vidworld/WorldModel-v0) on import; this imports gymnasium, not torch.
-import vidworld.envs  # noqa: E402,F401
+import vidworld.envs  # noqa: F401

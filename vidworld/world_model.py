@@ -26,8 +26,8 @@ from torch import Tensor, nn
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.models.denoiser import ActionDenoiser, from_target
 from vidworld.models.heads import RewardTerminationHead
-from vidworld.models.value import ValueHead
 from vidworld.models.vae import FrameVAE, frames_to_unit, unit_to_frames
+from vidworld.models.value import ValueHead
 from vidworld.protocol import ActionSpec, StepOut
 
 FORMAT_VERSION = 1
@@ -86,7 +86,7 @@ class DiffusionWorldModel(nn.Module):
         s = vae.latent_size
         self.latent_shape: tuple[int, int, int] = (vae.config.latent_channels, s, s)
 
-    def with_sampler(self, sampler: SamplerConfig) -> "DiffusionWorldModel":
+    def with_sampler(self, sampler: SamplerConfig) -> DiffusionWorldModel:
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
         return DiffusionWorldModel(
             self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative,
@@ -246,7 +246,7 @@ class DiffusionWorldModel(nn.Module):
     @classmethod
     def from_pretrained(
         cls, path: str | os.PathLike, sampler: SamplerConfig | None = None, device: str | torch.device = "cpu"
-    ) -> "DiffusionWorldModel":
+    ) -> DiffusionWorldModel:
         """Load a folder written by `save_pretrained`; `sampler` overrides the saved sampler settings."""
         path = Path(path)
         if not path.is_dir():

@@ -12,36 +12,18 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 import vidworld.envs  # noqa: F401  (registers vidworld/WorldModel-v0)
-from tests.models.tiny import FRAME, K, tiny_world_model
-from vidworld.data.collect import CollectConfig, collect
+from tests.models.tiny import FRAME, K, tiny_world_on_disk
 from vidworld.data.store import EpisodeStore
-from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.envs.vector_env import WorldModelVectorEnv
 from vidworld.protocol import StepOut
 
 ENV_ID = "vidworld/WorldModel-v0"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models: a second intra-op thread only adds overhead, and on a shared 2-core machine a busy
-    neighbour makes torch's thread pool thrash (measured: 4.5 s -> 64 s for these tests)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> SimpleNamespace:
     """A 16x16 CartPole dataset (collected for real) and a tiny model saved with it as its dataset."""
-    root = tmp_path_factory.mktemp("wm_vec")
-    collect(CollectConfig(env=PixelEnvConfig(frame_size=FRAME), steps=40, out=str(root / "data"), seed=0),
-            progress=False)
-    model = tiny_world_model()
-    model.meta["dataset"] = str(root / "data")
-    model.save_pretrained(root / "model")
-    return SimpleNamespace(data=root / "data", model_dir=root / "model", model=model)
+    return tiny_world_on_disk(tmp_path_factory.mktemp("wm_vec"))
 
 
 class SpyModel:

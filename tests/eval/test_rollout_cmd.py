@@ -9,36 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from tests.models.tiny import FRAME, K, tiny_world_model
+from tests.models.tiny import FRAME, K, tiny_world_on_disk
 from vidworld.cli import main
-from vidworld.data.collect import CollectConfig, collect
 from vidworld.data.store import EpisodeStore
 from vidworld.data.video import read_video
-from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.eval.rollout import episode_context, real_frames
 
 UPSCALE = 16  # the default for 16 px frames: at least 256 px on screen
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models: a second intra-op thread only adds overhead, and on a shared 2-core machine a busy
-    neighbour makes torch's thread pool thrash (measured: 4.5 s -> 64 s for these tests)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> SimpleNamespace:
-    root = tmp_path_factory.mktemp("rollout")
-    collect(CollectConfig(env=PixelEnvConfig(frame_size=FRAME), steps=40, out=str(root / "data"), seed=0),
-            progress=False)
-    model = tiny_world_model()
-    model.meta["dataset"] = str(root / "data")
-    model.save_pretrained(root / "model")
-    return SimpleNamespace(root=root, data=root / "data", model=str(root / "model"))
+    """A 16x16 CartPole dataset (collected for real) and a tiny model saved with it as its dataset;
+    `model` is the folder (what the command takes)."""
+    w = tiny_world_on_disk(tmp_path_factory.mktemp("rollout"))
+    return SimpleNamespace(root=w.root, data=w.data, model=str(w.model_dir))
 
 
 def _rollout(world, *args: str) -> int:

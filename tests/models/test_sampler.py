@@ -25,7 +25,7 @@ def test_sampler_converges_on_gaussian_ode_with_the_right_order():
     # maps x(sigma_max) to x(0) = x * sd / sqrt(sd^2 + sigma_max^2). Euler is first order, Heun second order:
     # 4x the steps cuts Euler's error ~4x and Heun's ~16x.
     sd = 1.0
-    denoise = lambda x, s: x * sd**2 / (sd**2 + s.view(-1, 1) ** 2)  # noqa: E731
+    denoise = lambda x, s: x * sd**2 / (sd**2 + s.view(-1, 1) ** 2)
     errs = {}
     for method in ("euler", "heun"):
         for n in (16, 64):
@@ -41,7 +41,7 @@ def test_sampler_converges_on_gaussian_ode_with_the_right_order():
 
 def test_same_generator_state_same_output_no_hidden_counter():
     sampler = EDMSampler(SamplerConfig(num_steps=3, method="heun"))
-    denoise = lambda x, s: torch.tanh(x)  # noqa: E731
+    denoise = lambda x, s: torch.tanh(x)
     a = sampler.sample(denoise, (3, 4), generator=torch.Generator().manual_seed(5))
     b = sampler.sample(denoise, (3, 4), generator=torch.Generator().manual_seed(5))
     c = sampler.sample(denoise, (3, 4), generator=torch.Generator().manual_seed(6))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import torch
 
 from vidworld.diffusion.sampler import SamplerConfig
@@ -33,3 +36,18 @@ def random_context(B: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     frames = torch.randint(0, 256, (B, K, 3, FRAME, FRAME), generator=g, dtype=torch.uint8)
     actions = torch.randint(0, 2, (B, K - 1), generator=g)
     return frames, actions
+
+
+def tiny_world_on_disk(root: Path) -> SimpleNamespace:
+    """A 16x16 CartPole dataset collected for real (40 steps) and a tiny model saved with it as its dataset.
+
+    Returns SimpleNamespace(root, data, model_dir, model)."""
+    from vidworld.data.collect import CollectConfig, collect
+    from vidworld.envs.pixels import PixelEnvConfig
+
+    collect(CollectConfig(env=PixelEnvConfig(frame_size=FRAME), steps=40, out=str(root / "data"), seed=0),
+            progress=False)
+    model = tiny_world_model()
+    model.meta["dataset"] = str(root / "data")
+    model.save_pretrained(root / "model")
+    return SimpleNamespace(root=root, data=root / "data", model_dir=root / "model", model=model)

@@ -7,8 +7,8 @@ always give the same output, which is what a deterministic gymnasium simulator n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

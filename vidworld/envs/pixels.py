@@ -28,7 +28,6 @@ from __future__ import annotations
 import difflib
 import math
 import os
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, SupportsFloat

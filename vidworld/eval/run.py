@@ -23,7 +23,13 @@ from vidworld.data.dataset import SegmentDataset
 from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.eval.config import EvalConfig
 from vidworld.eval.controllability import ControllabilityResult, controllability
-from vidworld.eval.horizon import HeadsResult, HorizonResult, evaluate_heads, evaluate_horizon, open_loop_rollout
+from vidworld.eval.horizon import (
+    HeadsResult,
+    HorizonResult,
+    evaluate_heads,
+    evaluate_horizon,
+    open_loop_rollout,
+)
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
 from vidworld.world_model import DiffusionWorldModel

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from vidworld.config import atomic_write_text
 from vidworld.data.video import write_gif, write_mp4
-from vidworld.diffusion.sampler import SamplerConfig
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.planning.agent import MPCAgent
 from vidworld.planning.cem import CEMPlanner

@@ -31,7 +31,7 @@ class Episodes:
     lengths: Tensor
 
     @staticmethod
-    def from_lists(obs: list[Tensor], actions: list[Tensor], rewards: list[Tensor], terminated: list[Tensor]) -> "Episodes":
+    def from_lists(obs: list[Tensor], actions: list[Tensor], rewards: list[Tensor], terminated: list[Tensor]) -> Episodes:
         for i, (o, a) in enumerate(zip(obs, actions)):
             if len(o) != len(a) + 1:
                 raise ValueError(f"episode {i}: {len(o)} observations for {len(a)} actions (expected N+1 for N)")
@@ -48,7 +48,7 @@ class Episodes:
             lengths=lengths,
         )
 
-    def with_obs(self, obs: Tensor) -> "Episodes":
+    def with_obs(self, obs: Tensor) -> Episodes:
         """Same episodes with another per-frame representation (e.g. latents instead of pixels)."""
         assert len(obs) == len(self.obs), "replacement obs must have one entry per frame"
         return Episodes(obs, self.actions, self.rewards, self.terminated, self.obs_offsets, self.act_offsets, self.lengths)
