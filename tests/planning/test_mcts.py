@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from vidworld.planning.mcts import RecurrentOutput, RootOutput, mcts_policy, search
+from vidworld.planning.mcts import RecurrentOutput, RootOutput, search
+from vidworld.planning.mcts_planner import mcts_policy
 
 from .toy_models import ToyCartPole
 

@@ -23,7 +23,7 @@ from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.planning.agent import MPCAgent
 from vidworld.planning.cem import CEMPlanner
 from vidworld.planning.config import PlanConfig
-from vidworld.planning.mcts import MCTSPlanner
+from vidworld.planning.mcts_planner import MCTSPlanner
 
 
 class CountingModel:
