@@ -160,19 +160,9 @@ class DiffusionWorldModel(nn.Module):
             correction = frames_to_unit(last, self.vae.dtype) - self.vae.decode_normalized(z[:, -1])
         return LatentState(latents=z, actions=context_actions.to(self.device).long(), pixel_correction=correction)
 
-    def init_from_latents(self, latents: Tensor, actions: Tensor) -> LatentState:
-        """latents [B, K, c, h, w] (normalised), actions [B, K-1] -> LatentState (no checks on pixels)."""
-        return LatentState(latents=latents.to(self.device), actions=actions.to(self.device).long())
-
     def _actions_window(self, state: LatentState, actions: Tensor) -> Tensor:
         actions = self.action_spec.check(actions.to(self.device), batch=state.latents.shape[0])
         return torch.cat([state.actions, actions[:, None]], dim=1)  # [B, K]
-
-    @torch.no_grad()
-    def sample_next(self, state: LatentState, actions: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Sample the next latent [B, c, h, w] given the newest frame's actions [B]."""
-        acts = self._actions_window(state, actions)
-        return self._sample(state.latents, acts, generator)
 
     def _sample(self, ctx: Tensor, acts: Tensor, generator: torch.Generator | None) -> Tensor:
         B = ctx.shape[0]

@@ -10,7 +10,6 @@ Outputs (in --out, default DIR/../eval):
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -171,6 +170,3 @@ def format_report(report: EvalReport) -> str:
         lines.append(f"controllability: {c.mean:.2f} dB (own ground truth minus the other's, mean over 1..H)")
     return "\n".join(lines)
 
-
-def summary_json(report: EvalReport) -> str:
-    return json.dumps(report.summary(), indent=2, default=str)

@@ -21,6 +21,16 @@ def group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels, eps=1e-5)
 
 
+def action_embedding(num_actions: int, action_dim: int, dim: int) -> nn.Module:
+    """Per-step action embedding [B, K] long -> [B, K, dim] (discrete: a lookup table), or [B, K, action_dim]
+    float -> [B, K, dim] (continuous: a linear map; kept possible by design)."""
+    if num_actions > 0:
+        return nn.Embedding(num_actions, dim)
+    if action_dim > 0:
+        return nn.Linear(action_dim, dim)
+    raise ValueError("need num_actions > 0 (discrete) or action_dim > 0 (continuous)")
+
+
 class FourierFeatures(nn.Module):
     """Random Fourier features of a scalar (EDM's noise embedding): [B] -> [B, dim]."""
 

@@ -34,7 +34,14 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
-from vidworld.models.blocks import Downsample, FourierFeatures, ResBlock, Upsample, group_norm
+from vidworld.models.blocks import (
+    Downsample,
+    FourierFeatures,
+    ResBlock,
+    Upsample,
+    action_embedding,
+    group_norm,
+)
 
 
 @dataclass
@@ -79,10 +86,7 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         # --- conditioning: noise level, context noise level, K actions -> [B, cond_dim]
         self.noise_emb = FourierFeatures(cond_dim)
         self.ctx_noise_emb = FourierFeatures(cond_dim)
-        if num_actions > 0:
-            self.action_emb = nn.Embedding(num_actions, action_embed_dim)
-        else:  # continuous actions: a linear embedding per step (kept possible by design)
-            self.action_emb = nn.Linear(action_dim, action_embed_dim)
+        self.action_emb = action_embedding(num_actions, action_dim, action_embed_dim)
         self.cond_mlp = nn.Sequential(
             nn.Linear(2 * cond_dim + K * action_embed_dim, cond_dim),
             nn.SiLU(),

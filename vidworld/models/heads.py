@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
-from vidworld.models.blocks import Downsample, ResBlock, group_norm
+from vidworld.models.blocks import Downsample, ResBlock, action_embedding, group_norm
 
 
 @dataclass
@@ -45,10 +45,7 @@ class RewardTerminationHead(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         c, K = latent_channels, context_length
-        if num_actions > 0:
-            self.action_emb = nn.Embedding(num_actions, cond_dim)
-        else:
-            self.action_emb = nn.Linear(action_dim, cond_dim)
+        self.action_emb = action_embedding(num_actions, action_dim, cond_dim)
         self.cond_mlp = nn.Sequential(nn.Linear(K * cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         ch = list(channels)
         self.conv_in = nn.Conv2d(c * (K + 1), ch[0], 3, padding=1)
