@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vidworld.config import atomic_folder
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.models.denoiser import ActionDenoiser, from_target
 from vidworld.models.heads import RewardTerminationHead
@@ -206,10 +205,7 @@ class DiffusionWorldModel(nn.Module):
     # --- persistence ----------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write the whole model to folder `path` atomically (a temp folder, then a rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
-        try:
+        with atomic_folder(path) as tmp:
             for name in PARTS:
                 getattr(self, name).save_pretrained(tmp / name, safe_serialization=True)
             if self.value_head is not None:
@@ -223,15 +219,6 @@ class DiffusionWorldModel(nn.Module):
                 "decode_relative": self.decode_relative,
             }
             (tmp / "world_model.json").write_text(json.dumps(info, indent=2))
-            old = path.with_name(f".{path.name}.old")
-            if path.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_pretrained(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
 
-from vidworld.config import atomic_write_text, save_config, to_dict
+from vidworld.config import atomic_folder, atomic_write_text, save_config, to_dict
 from vidworld.data.dataset import SegmentDataset
 from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.models.vae import FrameVAE
@@ -122,10 +121,8 @@ def train_world_model(cfg: ExperimentConfig, resume: bool = False, progress: boo
     if not vae_done:
         vae.fit_latent_stats(raw)
         if state.is_main_process:
-            vae.save_pretrained(vae_dir.with_name("vae.tmp"))
-            if vae_dir.exists():
-                shutil.rmtree(vae_dir)
-            vae_dir.with_name("vae.tmp").rename(vae_dir)
+            with atomic_folder(vae_dir) as tmp:
+                vae.save_pretrained(tmp)
         state.wait_for_everyone()
     vae_psnr = reconstruction_psnr(vae, val_eps.obs)
     state.print(f"[vae] held-out reconstruction PSNR {vae_psnr:.2f} dB")
