@@ -77,3 +77,18 @@ def test_every_shipped_config_loads_and_demo_matches_the_built_in_defaults():
     differ = {k for k, v in flat(demo).items() if flat(builtin)[k] != v}
     # the demo caps real episodes at 200 steps to stay under 15 minutes and pins 2 threads
     assert differ <= {"plan.max_episode_steps", "train.num_threads"}, differ
+
+
+@dataclass
+class Tuned:
+    inner: Inner = field(default_factory=lambda: Inner(n=7, name="tuned"))
+
+
+def test_a_partial_nested_section_starts_from_the_fields_own_default():
+    # `plan: {cem: {horizon: 10}}` must keep PlanConfig's tuned CEM settings, not fall back to CEMConfig()
+    assert from_dict(Tuned, {"inner": {"sizes": [9]}}) == Tuned(Inner(n=7, name="tuned", sizes=(9,)))
+    cfg = load_experiment(None, ["plan.cem.horizon=10"])
+    assert cfg.plan.cem.horizon == 10
+    assert cfg.plan.cem.uncertainty_samples == ExperimentConfig().plan.cem.uncertainty_samples == 2
+    with pytest.raises(ConfigError, match=r"unknown config key 'inner\.m'"):
+        from_dict(Tuned, {"inner": {"m": 1}})

@@ -105,6 +105,13 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
     """Build dataclass `cls` from a nested dict; unknown keys and wrong types raise ConfigError."""
     data = data or {}
@@ -117,9 +124,18 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
         where = f"'{prefix}.{unknown[0]}'" if prefix else f"'{unknown[0]}'"
         raise ConfigError(f"unknown config key {where}; known keys under '{prefix or '<root>'}': {names}")
     kwargs = {}
+    defaults = {f.name: f for f in dataclasses.fields(cls)}
     for name in names:
         if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], f"{prefix}.{name}" if prefix else name)
+            value = data[name]
+            factory = defaults[name].default_factory
+            if isinstance(value, dict) and factory is not dataclasses.MISSING:
+                # a partial section starts from the field's OWN default (e.g. PlanConfig.cem's tuned
+                # CEMConfig), not from the nested class's bare defaults
+                default = factory()
+                if dataclasses.is_dataclass(default):
+                    value = _deep_merge(to_dict(default), value)
+            kwargs[name] = _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name)
     try:
         return cls(**kwargs)
     except TypeError as e:  # missing required field

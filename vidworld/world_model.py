@@ -98,7 +98,7 @@ class DiffusionWorldModel(nn.Module):
         planners use it as a terminal value. Raises if the model was trained without a value head."""
         if self.value_head is None:
             raise ValueError("this world model has no value head (trained with value.enabled=false)")
-        return self.value_head(latent.to(self.device))
+        return self.value_head(latent.to(self.device)).to(latent.dtype)
 
     @property
     def device(self) -> torch.device:
@@ -112,9 +112,10 @@ class DiffusionWorldModel(nn.Module):
 
     @torch.no_grad()
     def encode(self, frames: Tensor) -> Tensor:
-        """uint8 [B, 3, H, W] -> normalised latents [B, c, h, w]."""
+        """uint8 [B, 3, H, W] -> normalised latents [B, c, h, w] in the model's dtype (also under autocast:
+        states keep full precision, only the networks run in reduced precision)."""
         self._check_frames(frames, "frames")
-        return self.vae.frames_to_latents(frames.to(self.device))
+        return self.vae.frames_to_latents(frames.to(self.device)).to(self.vae.dtype)
 
     @torch.no_grad()
     def decode(self, state_or_latents: LatentState | Tensor) -> Tensor:
@@ -193,8 +194,9 @@ class DiffusionWorldModel(nn.Module):
         """One imagined transition for the whole batch: one sampler run (num_steps denoiser calls)."""
         acts = self._actions_window(state, actions)
         nxt = self._sample(state.latents, acts, generator)
+        nxt = nxt.to(state.latents.dtype)  # autocast may hand back bf16; the state stays in its own dtype
         reward, logit = self.heads(state.latents, acts, nxt)
-        prob = torch.sigmoid(logit)
+        reward, prob = reward.to(nxt.dtype), torch.sigmoid(logit).to(nxt.dtype)
         new_state = LatentState(
             latents=torch.cat([state.latents[:, 1:], nxt[:, None]], dim=1),
             actions=acts[:, 1:],

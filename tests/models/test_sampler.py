@@ -29,7 +29,7 @@ def test_sampler_converges_on_gaussian_ode_with_the_right_order():
     errs = {}
     for method in ("euler", "heun"):
         for n in (16, 64):
-            cfg = SamplerConfig(num_steps=n, method=method)
+            cfg = SamplerConfig(num_steps=n, method=method, sigma_min=2e-3)  # EDM's fine schedule
             out = EDMSampler(cfg).sample(denoise, (4, 2), generator=torch.Generator().manual_seed(1))
             x0 = torch.randn((4, 2), generator=torch.Generator().manual_seed(1)) * cfg.sigma_max
             exact = x0 * sd / (sd**2 + cfg.sigma_max**2) ** 0.5
@@ -54,3 +54,10 @@ def test_bad_sampler_settings():
         EDMSampler(SamplerConfig(method="ddim"))
     with pytest.raises(ValueError, match="num_steps"):
         karras_sigmas(0, 0.002, 5, 7)
+
+
+def test_default_schedule_is_diamonds_three_steps_without_the_no_op_last_call():
+    diamond = karras_sigmas(3, 2e-3, 5.0, 7.0)  # 5 -> 0.283 -> 0.002 -> 0
+    default = EDMSampler(SamplerConfig()).sigmas  # 5 -> 0.283 -> 0
+    assert default.shape == (3,) and default[-1] == 0
+    assert torch.allclose(default[:2], diamond[:2], atol=1e-3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from vidworld.planning.agent import MPCAgent
 from vidworld.planning.cem import CEMPlanner
 from vidworld.planning.config import PlanConfig
 from vidworld.planning.mcts_planner import MCTSPlanner
+from vidworld.precision import PRECISIONS, inference_autocast, resolve_precision
 
 
 class CountingModel:
@@ -73,6 +75,7 @@ class PlanReport:
     decisions_per_s: float
     imagined_transitions_per_s: float
     transitions_per_decision: float
+    precision: str
     video: str | None
 
     def table(self) -> str:
@@ -86,7 +89,7 @@ class PlanReport:
             "",
             f"planner/random return: {p.mean / max(r.mean, 1e-9):.1f}x; {self.seconds_per_action * 1000:.0f} ms per "
             f"action ({self.decisions_per_s:.2f} decisions/s), {self.imagined_transitions_per_s:.0f} imagined "
-            f"transitions/s ({self.transitions_per_decision:.0f} per decision)",
+            f"transitions/s ({self.transitions_per_decision:.0f} per decision, {self.precision})",
         ])
 
 
@@ -135,6 +138,14 @@ def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Pat
     """Returns (EpisodeStats, seconds per action, transitions per second, transitions per decision, video)."""
     if cfg.sampler_steps > 0 and hasattr(model, "with_sampler"):
         model = model.with_sampler(replace(model.sampler_config, num_steps=cfg.sampler_steps))
+    steps = getattr(getattr(model, "sampler_config", None), "num_steps", None)
+    if cfg.planner in ("cem", "mppi") and cfg.cem.uncertainty_samples > 1 and steps == 1:
+        warnings.warn(
+            "uncertainty_samples > 1 with a 1-step sampler: one denoiser call returns the posterior mean, so "
+            "the samples barely differ and the uncertainty penalty has nothing to measure; use >= 2 steps",
+            stacklevel=2,
+        )
+    device = getattr(model, "device", torch.device("cpu"))
     counting = CountingModel(model)
     planner = make_planner(counting, cfg)
     env = make_pixel_env(env_cfg, seed=cfg.seed)
@@ -144,12 +155,13 @@ def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Pat
         obs, _ = env.reset(seed=cfg.seed + i)
         agent = MPCAgent(counting, planner)
         agent.reset(obs.transpose(2, 0, 1))
-        g = torch.Generator(device=getattr(model, "device", "cpu")).manual_seed(cfg.seed + i)
+        g = torch.Generator(device=device).manual_seed(cfg.seed + i)
         total, n, done = 0.0, 0, False
         bar = tqdm(total=cfg.max_episode_steps, desc=f"plan episode {i + 1}/{cfg.episodes}", disable=not progress)
         while not done:
             t0 = time.perf_counter()
-            action = agent.act(obs.transpose(2, 0, 1), generator=g)
+            with inference_autocast(device, cfg.precision):
+                action = agent.act(obs.transpose(2, 0, 1), generator=g)
             plan_time += time.perf_counter() - t0
             decisions += 1
             if video_path is not None and i == 0:
@@ -179,7 +191,9 @@ def evaluate_planning(model, cfg: PlanConfig, out_dir: Path | None, progress: bo
     random_stats = run_random(env_cfg, cfg.random_episodes, cfg.seed)
     video_path = out_dir / "plan_episode" if (out_dir is not None and cfg.video) else None
     stats, per_action, tps, tpd, video = run_planner(model, cfg, env_cfg, video_path, progress)
-    report = PlanReport(cfg.planner, stats, random_stats, per_action, 1.0 / max(per_action, 1e-9), tps, tpd, video)
+    precision = resolve_precision(cfg.precision, getattr(model, "device", torch.device("cpu")))
+    report = PlanReport(cfg.planner, stats, random_stats, per_action, 1.0 / max(per_action, 1e-9), tps, tpd,
+                        precision, video)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "plan.json", json.dumps(asdict(report), indent=2))
@@ -197,7 +211,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--uncertainty-samples", type=int, default=None)
     p.add_argument("--uncertainty-penalty", type=float, default=None)
-    p.add_argument("--sampler-steps", type=int, default=0, help="denoiser steps while planning (0 = model's)")
+    p.add_argument("--sampler-steps", type=int, default=PlanConfig.sampler_steps,
+                   help="denoiser steps per imagined step while planning (0 = the model's own setting)")
+    p.add_argument("--precision", choices=PRECISIONS, default=PlanConfig.precision,
+                   help="planning arithmetic: auto = bf16 where the hardware runs it natively")
     p.add_argument("--seed", type=int, default=PlanConfig.seed)
     p.add_argument("--out", default=None, help="output folder (default: <model>/../plan)")
     p.add_argument("--no-video", action="store_true")
@@ -215,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         cem = replace(cem, elites=max(1, cem.population // 8))
     cfg = replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
                   max_episode_steps=args.max_episode_steps, sampler_steps=args.sampler_steps, seed=args.seed,
+                  precision=args.precision,
                   video=not args.no_video)
     out = Path(args.out) if args.out else Path(args.model).parent / "plan"
     report = evaluate_planning(model, cfg, out)
