@@ -61,7 +61,7 @@ def run_demo(cfg: ExperimentConfig, progress: bool = True) -> dict:
         if log.is_file():
             rows += [json.loads(x) for x in log.read_text().splitlines()]
     if rows:
-        plot_training_curves([r for r in rows if r["stage"] == "dynamics"], run / "training_curves.png")
+        plot_training_curves(rows, run / "training_curves.png")
 
     # 3. evaluate
     t2 = time.perf_counter()

@@ -95,3 +95,12 @@ def test_write_json_round_trip(result, tmp_path):
     write_json({"a": math.nan, "b": torch.tensor([1.5, math.inf]), "c": (1, 2)}, path)  # overwrite in place
     assert json.loads(path.read_text()) == {"a": None, "b": [1.5, None], "c": [1, 2]}
     assert _only(path.parent) == ["horizon.json"]
+
+
+def test_training_curves_get_one_panel_per_stage(tmp_path):
+    rows = [{"stage": "vae", "step": i, "loss": 1.0 / (i + 1), "rec_mse": 0.5 / (i + 1)} for i in range(5)]
+    rows += [{"stage": "dynamics", "step": i, "denoise": 0.1, "term_bce": 0.2, "lr": 1e-4} for i in range(5)]
+    plot_training_curves(rows, tmp_path / "one.png")
+    plot_training_curves([r for r in rows if r["stage"] == "vae"], tmp_path / "two.png")
+    wide, narrow = iio.imread(tmp_path / "one.png"), iio.imread(tmp_path / "two.png")
+    assert wide.shape[0] == narrow.shape[0] and wide.shape[1] > 1.8 * narrow.shape[1]

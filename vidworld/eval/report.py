@@ -101,34 +101,43 @@ def plot_training_curves(
     x: str = "step",
     keys: Sequence[str] | None = None,
 ) -> None:
-    """PNG of metrics vs `x` from log rows (list of dicts). By default plots every numeric key containing
-    "loss"; rows missing a key are skipped for that curve. Log y-scale when all plotted values are > 0."""
+    """PNG of logged metrics vs `x`, one panel per training stage (rows' "stage" key; one panel if absent).
+
+    By default every numeric key except `x` and bookkeeping ("lr", "epoch") is a curve; rows missing a key
+    are skipped for that curve. A panel uses a log y-scale when all its values are > 0.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    skip = {x, "lr", "epoch"}
     if keys is None:
-        keys = sorted({k for r in rows for k, v in r.items() if "loss" in k and isinstance(v, (int, float))})
+        keys = sorted({k for r in rows for k, v in r.items()
+                       if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)})
     if not keys:
         raise ValueError(
-            f"plot_training_curves: nothing to plot: no numeric '*loss*' keys in {len(rows)} rows; pass keys="
+            f"plot_training_curves: nothing to plot: no numeric metrics in {len(rows)} rows; pass keys="
         )
-    fig, ax = plt.subplots(figsize=(6, 4))
-    positive = True
-    for key in keys:
-        pts = [(r[x], r[key]) for r in rows if x in r and isinstance(r.get(key), (int, float))]
-        if not pts:
-            continue
-        xs, ys = zip(*pts)
-        positive &= all(y > 0 for y in ys)
-        ax.plot(xs, ys, label=key)
-    if positive:
-        ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel("value")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    stages = list(dict.fromkeys(str(r.get("stage", "")) for r in rows))
+    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 4), squeeze=False)
+    for ax, stage in zip(axes[0], stages, strict=True):
+        positive = True
+        for key in keys:
+            pts = [(r[x], r[key]) for r in rows
+                   if str(r.get("stage", "")) == stage and x in r and isinstance(r.get(key), (int, float))]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            positive &= all(y > 0 for y in ys)
+            ax.plot(xs, ys, label=key)
+        if positive:
+            ax.set_yscale("log")
+        ax.set_title(f"{stage} stage" if stage else "training")
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("mean over each logging window")
     _save_figure(fig, path)
 
 

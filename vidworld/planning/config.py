@@ -35,7 +35,9 @@ class PlanConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"plan.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.sampler_steps < 0:
-            raise ValueError(f"plan.sampler_steps must be >= 0 (0 = the model's own), got {self.sampler_steps}")
+            raise ValueError(
+                f"plan.sampler_steps must be >= 0 (0 = the model's own), got {self.sampler_steps}"
+            )
         for name in ("episodes", "max_episode_steps", "random_episodes", "mcts_simulations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")

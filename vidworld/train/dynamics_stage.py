@@ -26,7 +26,7 @@ from vidworld.train.checkpoint import (
 )
 from vidworld.train.config import TrainConfig
 from vidworld.train.episodes import Episodes, WindowSampler
-from vidworld.train.vae_stage import append_log
+from vidworld.train.log import WindowMean, append_log
 
 
 class DynamicsModule(nn.Module):
@@ -132,6 +132,7 @@ def train_dynamics(
     total = cfg.dynamics_steps
     bar = tqdm(total=total, initial=prog.step, desc="train dynamics", disable=not (progress and acc.is_main_process))
     t0, n0 = time.perf_counter(), prog.step
+    window = WindowMean()
     while prog.step < total:
         set_lr(opt, lr_at(prog.step, cfg.dynamics_lr, cfg.warmup_steps, total))
         with acc.accumulate(module):
@@ -154,9 +155,10 @@ def train_dynamics(
         ema.step(acc.unwrap_model(module).denoiser.parameters())
         prog.step += 1
         bar.update(1)
+        window.add(loss=loss.detach(), **logs)
         if prog.step % cfg.log_every == 0 or prog.step == total:
-            row = {"stage": "dynamics", "step": prog.step, "loss": float(loss.detach()), **logs}
-            bar.set_postfix(denoise=f"{logs['denoise']:.4f}", term=f"{logs['term_bce']:.3f}")
+            row = {"stage": "dynamics", "step": prog.step, **window.pop()}
+            bar.set_postfix(denoise=f"{row['denoise']:.4f}", term=f"{row['term_bce']:.3f}")
             if acc.log_with:
                 acc.log(row, step=prog.step)
             if acc.is_main_process:

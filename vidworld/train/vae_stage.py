@@ -3,7 +3,6 @@ step, log, save_state."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from vidworld.train.checkpoint import (
     set_lr,
 )
 from vidworld.train.config import TrainConfig
+from vidworld.train.log import WindowMean, append_log
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ class VAEResult:
     vae: FrameVAE
     val_psnr: float  # dB, posterior-mean reconstructions of held-out frames
     samples_per_s: float
-
-
-def append_log(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 @torch.no_grad()
@@ -82,6 +77,7 @@ def train_vae(
     log_file = stage_dir / "log.jsonl"
     bar = tqdm(total=cfg.vae_steps, initial=prog.step, desc="train vae", disable=not (progress and acc.is_main_process))
     t0, n0 = time.perf_counter(), prog.step
+    window = WindowMean()
     while prog.step < cfg.vae_steps:
         set_lr(opt, lr_at(prog.step, cfg.vae_lr, cfg.warmup_steps, cfg.vae_steps))
         with acc.accumulate(vae):
@@ -99,9 +95,10 @@ def train_vae(
             continue
         prog.step += 1
         bar.update(1)
+        window.add(loss=loss.detach(), rec_mse=rec_loss.detach())
         if prog.step % cfg.log_every == 0 or prog.step == cfg.vae_steps:
-            row = {"stage": "vae", "step": prog.step, "loss": float(loss.detach()), "rec_mse": float(rec_loss.detach())}
-            bar.set_postfix(mse=f"{float(rec_loss.detach()):.5f}")
+            row = {"stage": "vae", "step": prog.step, **window.pop()}
+            bar.set_postfix(mse=f"{row['rec_mse']:.5f}")
             if acc.log_with:
                 acc.log(row, step=prog.step)
             if acc.is_main_process:
