@@ -25,6 +25,7 @@ from vidworld.experiment import load_experiment
 from vidworld.models.denoiser import ActionDenoiser, edm_loss
 from vidworld.models.heads import RewardTerminationHead, heads_loss
 from vidworld.models.vae import FrameVAE
+from vidworld.precision import inference_autocast
 from vidworld.world_model import DiffusionWorldModel
 
 
@@ -93,6 +94,11 @@ def main() -> None:
         rd = rate(lambda: (model.step(state, acts, g), model.decode(state)), args.seconds) * B
         rows.append((f"imagined transitions/s, batch {B}, with pixel decode", f"{rd:.0f}/s "
                      f"({(step_flops + dec_flops) / 1e6:.1f} MFLOP each)", f"{rd * (step_flops + dec_flops) / ref:.2f}"))
+        if B > 1:  # what planning uses by default where the hardware has native bf16 (see vidworld/precision.py)
+            with inference_autocast("cpu", "auto") as precision:
+                rb = rate(lambda: model.step(state, acts, g), args.seconds) * B
+            rows.append((f"imagined transitions/s, batch {B}, latent only, precision auto -> {precision}",
+                         f"{rb:.0f}/s ({rb / r:.2f}x fp32)", f"{rb * step_flops / ref:.2f}"))
 
     # --- training ---------------------------------------------------------------------------------------
     B = cfg.train.dynamics_batch_size
