@@ -10,7 +10,6 @@ processes here. The step itself lives in `TrainProgress`.
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import re
 import shutil
@@ -109,17 +108,3 @@ def resume_if_possible(acc: Accelerator, resume: bool) -> bool:
         return False
     acc.load_state(str(found[-1][1]))
     return True
-
-
-def lr_at(step: int, base_lr: float, warmup: int, total: int) -> float:
-    """Linear warm-up then cosine decay to 10% (computed, not a prepared scheduler: a prepared one steps
-    num_processes times per optimizer step)."""
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr

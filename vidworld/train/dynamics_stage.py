@@ -18,15 +18,14 @@ from vidworld.models.value import ValueConfig, ValueHead, discounted_returns
 from vidworld.train.checkpoint import (
     GeneratorState,
     TrainProgress,
-    lr_at,
     make_accelerator,
     resume_if_possible,
     save_checkpoint,
-    set_lr,
 )
 from vidworld.train.config import TrainConfig
 from vidworld.train.episodes import Episodes, WindowSampler
 from vidworld.train.log import WindowMean, append_log
+from vidworld.train.optim import adamw, lr_at, set_lr
 
 
 class DynamicsModule(nn.Module):
@@ -116,7 +115,7 @@ def train_dynamics(
         with torch.no_grad():  # start at the mean return rather than regress ~10s up from 0
             value.out.bias.fill_(float(returns.mean()))
     module = DynamicsModule(denoiser, heads, dcfg, hcfg, value, vcfg.loss_weight if vcfg else 0.0)
-    opt = torch.optim.AdamW(module.parameters(), lr=cfg.dynamics_lr, weight_decay=cfg.weight_decay)
+    opt = adamw(module.parameters(), cfg.dynamics_lr, cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
     ema = EMAModel(acc.unwrap_model(module).denoiser.parameters(), decay=cfg.ema_decay)
     ema.to(acc.device)

@@ -14,14 +14,13 @@ from vidworld.models.vae import FrameVAE, VAEConfig, frames_to_unit
 from vidworld.train.checkpoint import (
     GeneratorState,
     TrainProgress,
-    lr_at,
     make_accelerator,
     resume_if_possible,
     save_checkpoint,
-    set_lr,
 )
 from vidworld.train.config import TrainConfig
 from vidworld.train.log import WindowMean, append_log
+from vidworld.train.optim import adamw, lr_at, set_lr
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def train_vae(
         blocks_per_level=tuple(vae_cfg.blocks_per_level),
         latent_channels=vae_cfg.latent_channels,
     )
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=cfg.weight_decay)
+    opt = adamw(vae.parameters(), cfg.vae_lr, cfg.weight_decay)
     vae, opt = acc.prepare(vae, opt)
     prog = TrainProgress()
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * acc.process_index)  # batch indices, per process
