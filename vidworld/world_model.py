@@ -136,6 +136,17 @@ class DiffusionWorldModel(nn.Module):
         return self.vae.latents_to_frames(state_or_latents.to(self.device))
 
     @torch.no_grad()
+    def decode_from(self, state: LatentState, latents: Tensor) -> Tensor:
+        """Latents [N, c, h, w] imagined from the batch-1 `state` -> uint8 [N, 3, H, W], decoded relative to
+        the state's real anchor frame like `decode(state)` (bare latents would show the VAE's raw error)."""
+        if state.latents.shape[0] != 1:
+            raise ValueError(f"decode_from takes a batch-1 state, got batch {state.latents.shape[0]}")
+        n = latents.shape[0]
+        correction = None if state.pixel_correction is None else state.pixel_correction.expand(n, -1, -1, -1)
+        return self.decode(LatentState(latents=latents.to(self.device)[:, None],
+                                       actions=state.actions[:, :0].expand(n, -1), pixel_correction=correction))
+
+    @torch.no_grad()
     def reconstruct(self, frames: Tensor) -> Tensor:
         """VAE round trip uint8 [B, 3, H, W] -> uint8 [B, 3, H, W] (the reconstruction ceiling)."""
         return self.decode(self.encode(frames))

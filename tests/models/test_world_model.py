@@ -155,3 +155,18 @@ def test_anchor_relative_decoding_reproduces_the_real_context_frame():
     model.decode_relative = False
     direct = model.init(frames, actions)
     assert direct.pixel_correction is None and not torch.equal(model.decode(direct), frames[:, -1])
+
+
+def test_decode_from_decodes_imagined_latents_relative_to_the_real_anchor():
+    model = tiny_world_model()
+    frames, actions = random_context(1)
+    state = model.init(frames, actions)
+    # the state's own newest latent decodes exactly like the state (anchor correction included) ...
+    assert torch.equal(model.decode_from(state, state.latents[:, -1]), model.decode(state))
+    # ... and differently from the bare latent (the raw VAE error on the real frame is corrected)
+    assert not torch.equal(model.decode_from(state, state.latents[:, -1]), model.decode(state.latents[:, -1]))
+    _, out = model.step(state, torch.tensor([1]), generator=torch.Generator().manual_seed(0))
+    imagined = torch.cat([out.latent, out.latent])
+    assert model.decode_from(state, imagined).shape == (2, 3, model.frame_size, model.frame_size)
+    with pytest.raises(ValueError, match="batch-1 state"):
+        model.decode_from(model.init(*random_context(2)), imagined)

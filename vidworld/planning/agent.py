@@ -67,6 +67,7 @@ class MPCAgent:
         self._pad_action = torch.zeros((), dtype=torch.long) if self.discrete else torch.zeros(spec.shape)
         self.plans: list[PlanResult] = []
         self.last_plan: PlanResult | None = None
+        self._roots: list = []  # the model state each recorded plan started from
         self._last_action: int | Tensor | None = None
 
     def reset(self, first_frame) -> None:
@@ -80,6 +81,7 @@ class MPCAgent:
         self._last_action = None
         self.plans = []
         self.last_plan = None
+        self._roots = []
         self.planner.reset()
 
     def observe(self, frame, action: int | Tensor) -> None:
@@ -108,6 +110,7 @@ class MPCAgent:
         state = self.model.init(frames, actions)
         result = self.planner.plan(state, generator)
         self.last_plan = result
+        self._roots = [*self._roots, state] if self.record else [state]
         if self.record:
             self.plans.append(result)
         self._last_action = result.action
@@ -118,4 +121,6 @@ class MPCAgent:
         plans = self.plans if self.record else [p for p in [self.last_plan] if p is not None]
         if not plans:
             raise RuntimeError("no plan recorded yet (act() first; record=True keeps all of them)")
-        return self.model.decode(plans[index].latents)
+        latents = plans[index].latents
+        decode_from = getattr(self.model, "decode_from", None)  # relative to the real frame it started from
+        return decode_from(self._roots[index], latents) if decode_from else self.model.decode(latents)

@@ -47,6 +47,11 @@ class CountingModel:
     def decode(self, x):
         return self.model.decode(x)
 
+    def __getattr__(self, name):  # optional extras of the wrapped model (e.g. decode_from)
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
     def value_fn(self):
         """The wrapped model's learned value function, or None."""
         return self.model.value if getattr(self.model, "value_head", None) is not None else None
