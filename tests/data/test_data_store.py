@@ -125,7 +125,7 @@ def test_crash_between_files_leaves_a_valid_store(tmp_path, synthetic_episode, m
     def boom(path, arrays):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_mod, "_save_npz", boom)
+    monkeypatch.setattr(store_mod, "save_npz", boom)
     with pytest.raises(OSError, match="disk full"):
         _append(store, synthetic_episode(5, seed=5))  # its mp4 is written, its npz is not
     monkeypatch.undo()

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidworld.data.store import Episode, EpisodeStore, check_frame_sums
+from vidworld.data.arrays import check_frame_sums
+from vidworld.data.store import Episode, EpisodeStore
 from vidworld.data.video import FrameReader
 
 

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,16 @@ from typing import Any
 import numpy as np
 
 from vidworld.config import atomic_write_text
+from vidworld.data.arrays import (
+    EpisodeArrays,
+    check_frame_sums,
+    check_lengths,
+    drop_last,
+    frame_sums,
+    load_external_arrays,
+    load_npz,
+    save_npz,
+)
 from vidworld.data.errors import DatasetError
 from vidworld.data.spaces import (
     action_space_from_json,
@@ -39,7 +48,7 @@ from vidworld.data.spaces import (
     check_actions,
     infer_action_space,
 )
-from vidworld.data.video import FrameReader, VideoReadError, temp_path, write_video
+from vidworld.data.video import FrameReader, VideoReadError, write_video
 
 FORMAT = "vidworld.episodes"
 VERSION = 1
@@ -57,18 +66,6 @@ class EpisodeInfo:
 
 
 @dataclass(frozen=True)
-class EpisodeArrays:
-    """Everything of an episode but its frames. actions: int64 [N] (discrete) or float32 [N, *shape] (box)."""
-
-    actions: np.ndarray
-    rewards: np.ndarray  # float32 [N]
-    terminated: np.ndarray  # bool [N]
-    truncated: np.ndarray  # bool [N]
-    state: np.ndarray | None = None  # float32 [N+1, d]
-    frame_sums: np.ndarray | None = None  # int64 [N+1]
-
-
-@dataclass(frozen=True)
 class Episode:
     """A whole episode: frames uint8 [N+1, H, W, 3]; frames[i] is observed before actions[i]."""
 
@@ -81,11 +78,6 @@ class Episode:
 class SkippedEpisode:
     name: str
     reason: str
-
-
-def frame_sums(frames: np.ndarray) -> np.ndarray:
-    """int64 [T] byte sum per frame of uint8 frames [T, H, W, 3]."""
-    return frames.reshape(frames.shape[0], -1).sum(axis=1, dtype=np.int64)
 
 
 class EpisodeStore:
@@ -149,7 +141,7 @@ class EpisodeStore:
                 except (KeyError, TypeError, ValueError, AttributeError):
                     raise DatasetError(f"{root / 'manifest.json'}: bad episode entry {entry!r}") from None
                 video, data = store._paths(info.name)
-                store._add_checked(info, video, lambda d=data: _load_npz(d), skip_corrupt)
+                store._add_checked(info, video, lambda d=data: load_npz(d), skip_corrupt)
         if store.skipped:
             listing = "; ".join(f"{s.name}: {s.reason}" for s in store.skipped[:5])
             warnings.warn(f"skipped {len(store.skipped)} invalid episode(s) in {root}: {listing}", stacklevel=2)
@@ -199,11 +191,11 @@ class EpisodeStore:
         shape = fps = None
         for video in sorted(root.glob("*.mp4")):
             try:
-                arrays = _load_external_arrays(video)
+                arrays = load_external_arrays(video)
                 reader = FrameReader(video)
                 n = len(arrays.actions)
                 if reader.length == n and n > 1:
-                    arrays = _drop_last(arrays)
+                    arrays = drop_last(arrays)
                 elif reader.length != n + 1:
                     raise DatasetError(f"{video} has {reader.length} frames for {n} actions; expected "
                                        f"N+1 = {n + 1} (or N = {n}, then the last action is dropped)")
@@ -212,7 +204,7 @@ class EpisodeStore:
                 if (reader.height, reader.width) != shape:
                     raise DatasetError(f"{video} has {reader.height}x{reader.width} frames, other videos "
                                        f"in {root} have {shape[0]}x{shape[1]}")
-                _check_lengths(arrays, len(arrays.actions) + 1, str(video))
+                check_lengths(arrays, len(arrays.actions) + 1, str(video))
                 found.append((video.stem, video, arrays))
             except (DatasetError, VideoReadError, OSError) as e:
                 if not skip_corrupt:
@@ -255,11 +247,11 @@ class EpisodeStore:
         n = len(arrays.actions)
         if n < 1:
             raise DatasetError("an episode needs at least one action (two frames)")
-        _check_lengths(arrays, len(frames), "append")
+        check_lengths(arrays, len(frames), "append")
         name = f"ep_{self.next_index():06d}"
         video, data = self._paths(name)
         write_video(video, frames, self.fps)
-        _save_npz(data, arrays)
+        save_npz(data, arrays)
         info = EpisodeInfo(name, n, float(arrays.rewards.sum()), dict(extra or {}))
         self._entries.append({"name": name, "length": n, "return": info.episode_return, **info.extra})
         self._write_manifest()  # last: the episode exists only once the manifest lists it
@@ -325,7 +317,7 @@ class EpisodeStore:
         """Validate one episode's files; keep it, or skip/raise with the reason."""
         try:
             arrays = load_arrays()
-            _check_lengths(arrays, info.length + 1, str(video.with_suffix(".npz")))
+            check_lengths(arrays, info.length + 1, str(video.with_suffix(".npz")))
             reader = FrameReader(video)
             if reader.length != info.length + 1:
                 raise DatasetError(f"{video} has {reader.length} frames; its {info.length} actions need "
@@ -341,91 +333,3 @@ class EpisodeStore:
         self.episodes.append(info)
         self._videos.append(video)
         self._arrays.append(arrays)
-
-
-def check_frame_sums(frames: np.ndarray, sums: np.ndarray | None, start: int, path: Path) -> None:
-    """Raise VideoReadError if decoded frames [L, H, W, 3] differ from the sums written for frames start.."""
-    if sums is None:
-        return
-    got = frame_sums(frames)
-    want = sums[start : start + len(frames)]
-    if not np.array_equal(got, want):
-        bad = start + int(np.flatnonzero(got != want)[0])
-        raise VideoReadError(f"{path}: frame {bad} decodes differently from what was written (corrupt file)")
-
-
-def _check_lengths(a: EpisodeArrays, n_frames: int, where: str) -> None:
-    n = len(a.actions)
-    if n_frames != n + 1:
-        raise DatasetError(f"{where}: {n_frames} frames for {n} actions; expected N+1 = {n + 1} frames "
-                           "(obs_0 .. obs_N)")
-    for key in ("rewards", "terminated", "truncated"):
-        if getattr(a, key).shape != (n,):
-            raise DatasetError(f"{where}: {key} has shape {getattr(a, key).shape}, expected ({n},)")
-    for key in ("state", "frame_sums"):
-        v = getattr(a, key)
-        if v is not None and len(v) != n + 1:
-            raise DatasetError(f"{where}: {key} has {len(v)} rows, expected N+1 = {n + 1}")
-
-
-def _save_npz(path: Path, a: EpisodeArrays) -> None:
-    arrays = {k: v for k, v in a.__dict__.items() if v is not None}
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _load_npz(path: Path) -> EpisodeArrays:
-    if not path.is_file():
-        raise DatasetError(f"missing {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DatasetError(f"cannot read {path}: {e}") from None
-    if "actions" not in d:
-        raise DatasetError(f"{path} has no 'actions' array (has {sorted(d)})")
-    n = len(d["actions"])
-    return EpisodeArrays(
-        actions=d["actions"],
-        rewards=d.get("rewards", np.zeros(n, np.float32)).astype(np.float32),
-        terminated=d.get("terminated", np.zeros(n, bool)).astype(bool),
-        truncated=d.get("truncated", np.zeros(n, bool)).astype(bool),
-        state=d["state"].astype(np.float32) if "state" in d else None,
-        frame_sums=d.get("frame_sums"),
-    )
-
-
-def _load_external_arrays(video: Path) -> EpisodeArrays:
-    npz, npy = video.with_suffix(".npz"), video.with_suffix(".npy")
-    if npz.is_file():
-        a = _load_npz(npz)
-    elif npy.is_file():
-        try:
-            actions = np.load(npy, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            raise DatasetError(f"cannot read {npy}: {e}") from None
-        n = len(actions)
-        a = EpisodeArrays(actions, np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool))
-    else:
-        raise DatasetError(f"{video} has no actions: expected {npz.name} or {npy.name} beside it")
-    if a.truncated.size and not (a.terminated.any() or a.truncated.any()):
-        # How the episode ended is unknown: call it a truncation, never a termination.
-        truncated = a.truncated.copy()
-        truncated[-1] = True
-        a = EpisodeArrays(a.actions, a.rewards, a.terminated, truncated, a.state)
-    return a
-
-
-def _drop_last(a: EpisodeArrays) -> EpisodeArrays:
-    """N frames for N actions: keep the N-1 transitions whose outcome frame exists."""
-    truncated = a.truncated[:-1].copy()
-    if not a.terminated[:-1].any():
-        truncated[-1] = True
-    return EpisodeArrays(a.actions[:-1], a.rewards[:-1], a.terminated[:-1], truncated, a.state)
