@@ -4,7 +4,8 @@
 
 Measures, on this machine and in this run:
 * a plain fp32 matmul's FLOP/s (the reference every rate is compared to: the machine is shared and noisy);
-* training samples/s of the dynamics stage (denoiser + heads, fwd + bwd + AdamW) and of the VAE;
+* training samples/s of the dynamics stage (denoiser + heads, fwd + bwd + the training's fused AdamW)
+  and of the VAE;
 * imagined transitions/s at batch 1 and 64, latent only and with pixel decode;
 * model FLOPs per transition (torch.utils.flop_counter.FlopCounterMode) and the achieved FLOP/s as a
   fraction of the matmul reference;
@@ -26,6 +27,7 @@ from vidworld.models.denoiser import ActionDenoiser, edm_loss
 from vidworld.models.heads import RewardTerminationHead, heads_loss
 from vidworld.models.vae import FrameVAE
 from vidworld.precision import inference_autocast
+from vidworld.train.optim import adamw
 from vidworld.world_model import DiffusionWorldModel
 
 
@@ -103,7 +105,7 @@ def main() -> None:
     # --- training ---------------------------------------------------------------------------------------
     B = cfg.train.dynamics_batch_size
     den, heads = model.denoiser.train(), model.heads.train()
-    opt = torch.optim.AdamW(list(den.parameters()) + list(heads.parameters()), lr=1e-4)
+    opt = adamw(list(den.parameters()) + list(heads.parameters()), 1e-4, 0.0)  # what training uses
     ctx, tgt = torch.randn(B, K, c, h, w), torch.randn(B, c, h, w)
     a, rew, term = torch.randint(0, 2, (B, K)), torch.ones(B), torch.zeros(B, dtype=torch.bool)
 
@@ -120,7 +122,7 @@ def main() -> None:
     rows.append((f"dynamics training samples/s (batch {B})", f"{r:.0f}/s ({tf / 1e6:.1f} MFLOP each)",
                  f"{r * tf / ref:.2f}"))
     vae = model.vae.train()
-    vopt = torch.optim.AdamW(vae.parameters(), lr=1e-4)
+    vopt = adamw(vae.parameters(), 1e-4, 0.0)
     x = torch.rand(cfg.train.vae_batch_size, 3, S, S) * 2 - 1
 
     def vae_step():

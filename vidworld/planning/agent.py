@@ -110,9 +110,11 @@ class MPCAgent:
         state = self.model.init(frames, actions)
         result = self.planner.plan(state, generator)
         self.last_plan = result
-        self._roots = [*self._roots, state] if self.record else [state]
         if self.record:
             self.plans.append(result)
+            self._roots.append(state)
+        else:
+            self._roots = [state]
         self._last_action = result.action
         return result.action
 

@@ -29,26 +29,18 @@ from vidworld.precision import PRECISIONS, inference_autocast, resolve_precision
 
 
 class CountingModel:
-    """Forwards the protocol to `model` and counts imagined transitions (batch rows stepped)."""
+    """Forwards the protocol (and anything else) to `model`; counts imagined transitions (rows stepped)."""
 
     def __init__(self, model):
         self.model = model
-        self.action_spec = model.action_spec
-        self.context_length = model.context_length
         self.transitions = 0
-
-    def init(self, frames, actions):
-        return self.model.init(frames, actions)
 
     def step(self, state, actions, generator=None):
         self.transitions += int(actions.shape[0])
         return self.model.step(state, actions, generator)
 
-    def decode(self, x):
-        return self.model.decode(x)
-
-    def __getattr__(self, name):  # optional extras of the wrapped model (e.g. decode_from)
-        if name == "model":
+    def __getattr__(self, name):  # init, decode, action_spec, context_length, decode_from, ...
+        if name == "model":  # not set yet (e.g. while copying): no recursion
             raise AttributeError(name)
         return getattr(self.model, name)
 
