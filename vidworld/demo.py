@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from vidworld.config import atomic_write_text
+from vidworld.atomic import atomic_write_text
 from vidworld.data.collect import collect
 from vidworld.data.store import EpisodeStore
 from vidworld.eval.report import plot_training_curves

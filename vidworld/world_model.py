@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from vidworld.config import atomic_folder
+from vidworld.atomic import atomic_folder
 from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.models.denoiser import ActionDenoiser, from_target
 from vidworld.models.heads import RewardTerminationHead

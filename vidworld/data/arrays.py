@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from vidworld.data.errors import DatasetError
-from vidworld.data.video import VideoReadError, temp_path
+from vidworld.atomic import atomic_path
+from vidworld.data.video import VideoReadError
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,8 @@ def check_lengths(a: EpisodeArrays, n_frames: int, where: str) -> None:
 
 def save_npz(path: Path, a: EpisodeArrays) -> None:
     arrays = {k: v for k, v in a.__dict__.items() if v is not None}
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: Path) -> EpisodeArrays:

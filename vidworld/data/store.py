@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vidworld.config import atomic_write_text
+from vidworld.atomic import atomic_write_text
 from vidworld.data.arrays import (
     EpisodeArrays,
     check_frame_sums,

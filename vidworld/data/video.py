@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,18 +28,14 @@ import imageio.v2 as imageio
 import imageio_ffmpeg
 import numpy as np
 
+from vidworld.atomic import atomic_path
+
 # Episode videos: H.264 in RGB, crf 0 = lossless.
 _LOSSLESS = ["-vcodec", "libx264rgb", "-pix_fmt", "rgb24", "-crf", "0", "-preset", "fast"]
 
 
 class VideoReadError(ValueError):
     """A video file cannot be decoded (missing, empty, truncated or corrupt)."""
-
-
-def temp_path(path: Path) -> Path:
-    """A unique hidden name beside `path` for write-then-rename. Not created here (unlike mkstemp, whose
-    0600 mode would stick to the renamed file): the writer creates it with the usual umask."""
-    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
 
 
 def _decord():
@@ -59,18 +54,11 @@ def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
 
 def _atomic_write(path: Path, frames: np.ndarray, fps: float, **writer_kwargs) -> None:
     """Encode to a temp file in the same folder, then rename: a crash never leaves a half file at `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(temp_path(path))
-    try:
+    with atomic_path(path) as tmp:
         # macro_block_size=1: keep sizes that are not multiples of 16 instead of resizing them.
-        with imageio.get_writer(tmp, format="FFMPEG", fps=fps, macro_block_size=1, **writer_kwargs) as w:
+        with imageio.get_writer(str(tmp), format="FFMPEG", fps=fps, macro_block_size=1, **writer_kwargs) as w:
             for frame in frames:
                 w.append_data(np.ascontiguousarray(frame))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15) -> None:
@@ -83,23 +71,16 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15) ->
     frames = np.ascontiguousarray(_check_frames(frames, f"write_video({path})"))
     t, h, w, _ = frames.shape
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(temp_path(path))
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", *_LOSSLESS, "-f", "mp4", tmp]
-    try:
+    with atomic_path(path) as tmp:
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt",
+               "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", *_LOSSLESS, "-f", "mp4", str(tmp)]
         proc = subprocess.run(cmd, check=False, input=memoryview(frames).cast("B"), capture_output=True)
         if proc.returncode != 0:
             raise OSError(f"ffmpeg failed writing {path}: {proc.stderr.decode(errors='replace').strip()}")
-        reader = FrameReader(tmp)
+        reader = FrameReader(str(tmp))
         if reader.shape != (t, h, w):
             raise OSError(f"writing {path}: wrote {(t, h, w)} frames but reads back {reader.shape}")
         del reader
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 15, quality: int = 8) -> None:
@@ -118,15 +99,8 @@ def write_gif(path: str | os.PathLike, frames: np.ndarray, fps: float = 15, loop
     """Write uint8 frames [T, H, W, 3] as an animated GIF (frame duration in ms, as imageio wants)."""
     frames = _check_frames(frames, f"write_gif({path})")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(temp_path(path.with_suffix(".gif")))
-    try:
-        imageio.mimsave(tmp, list(frames), format="GIF", duration=1000.0 / fps, loop=loop)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        imageio.mimsave(str(tmp), list(frames), format="GIF", duration=1000.0 / fps, loop=loop)
 
 
 class FrameReader:

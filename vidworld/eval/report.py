@@ -6,13 +6,11 @@ never leaves a half-written report over a good one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vidworld.atomic import atomic_path, atomic_write_text
 from vidworld.eval.horizon import HorizonResult
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path in the target's folder with the same suffix (writers pick formats by it);
-    rename it over `path` on success, delete it on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _fmt(x: float | None, digits: int) -> str:
@@ -224,5 +204,4 @@ def _jsonable(x: Any) -> Any:
 def write_json(result: Any, path: str | os.PathLike) -> None:
     """Write a result dataclass (or dict) as indented JSON, atomically; nan/inf become null."""
     text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    atomic_write_text(path, text)

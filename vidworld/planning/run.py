@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vidworld.config import atomic_write_text
+from vidworld.atomic import atomic_write_text
 from vidworld.data.video import write_gif, write_mp4
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.planning.agent import MPCAgent

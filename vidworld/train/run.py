@@ -25,7 +25,8 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
 
-from vidworld.config import atomic_folder, atomic_write_text, save_config, to_dict
+from vidworld.atomic import atomic_folder, atomic_write_text
+from vidworld.config import save_config, to_dict
 from vidworld.data.dataset import SegmentDataset
 from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.models.vae import FrameVAE
