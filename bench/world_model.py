@@ -23,12 +23,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vidworld.experiment import load_experiment
-from vidworld.models.denoiser import ActionDenoiser, edm_loss
-from vidworld.models.heads import RewardTerminationHead, heads_loss
-from vidworld.models.vae import FrameVAE
+from vidworld.world_models import load_world_model
+from vidworld.world_models.diffusion.denoiser import edm_loss
+from vidworld.world_models.diffusion.heads import heads_loss
 from vidworld.precision import inference_autocast
 from vidworld.train.optim import adamw
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 
 def rate(fn, seconds: float, warmup: int = 2) -> float:
@@ -51,18 +51,16 @@ def matmul_flops(seconds: float) -> float:
 
 
 def build_model(path: str | None) -> DiffusionWorldModel:
+    """The saved model at `path`, or an untrained one of the demo config's sizes (speed does not need weights)."""
     if path:
-        return DiffusionWorldModel.from_pretrained(path)
+        model = load_world_model(path)
+        if not isinstance(model, DiffusionWorldModel):
+            raise SystemExit(f"{path}: this benchmark measures diffusion world models, got {type(model).__name__}")
+        return model
     cfg = load_experiment(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
-    K = cfg.data.context_length
-    vae = FrameVAE(frame_size=cfg.collect.env.frame_size, block_out_channels=tuple(cfg.vae.block_out_channels),
-                   blocks_per_level=tuple(cfg.vae.blocks_per_level), latent_channels=cfg.vae.latent_channels)
-    den = ActionDenoiser(latent_channels=cfg.vae.latent_channels, context_length=K, num_actions=2,
-                         channels=tuple(cfg.denoiser.channels), blocks_per_level=cfg.denoiser.blocks_per_level,
-                         cond_dim=cfg.denoiser.cond_dim, action_embed_dim=cfg.denoiser.action_embed_dim)
-    heads = RewardTerminationHead(latent_channels=cfg.vae.latent_channels, context_length=K, num_actions=2,
-                                  channels=tuple(cfg.heads.channels), cond_dim=cfg.heads.cond_dim)
-    return DiffusionWorldModel(vae, den, heads, cfg.sampler).eval()
+    d, K = cfg.diffusion, cfg.model.context_length
+    return DiffusionWorldModel(d.build_vae(cfg.collect.env.frame_size), d.build_denoiser(K, 2), d.build_heads(K, 2),
+                               d.sampler).eval()
 
 
 def main() -> None:
@@ -110,7 +108,7 @@ def main() -> None:
     a, rew, term = torch.randint(0, 2, (B, K)), torch.ones(B), torch.zeros(B, dtype=torch.bool)
 
     def train_step():
-        loss = edm_loss(den, tgt, ctx, a, cfg.denoiser) + heads_loss(heads, ctx, a, tgt, rew, term, cfg.heads)[0]
+        loss = edm_loss(den, tgt, ctx, a, cfg.diffusion.denoiser) + heads_loss(heads, ctx, a, tgt, rew, term, cfg.diffusion.heads)[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -144,9 +142,9 @@ def main() -> None:
         from diffusers import UNet2DModel
 
         unet = UNet2DModel(sample_size=h, in_channels=c * (K + 1), out_channels=c,
-                           block_out_channels=tuple(cfg.denoiser.channels), layers_per_block=1,
-                           down_block_types=("DownBlock2D",) * len(cfg.denoiser.channels),
-                           up_block_types=("UpBlock2D",) * len(cfg.denoiser.channels),
+                           block_out_channels=tuple(cfg.diffusion.denoiser.channels), layers_per_block=1,
+                           down_block_types=("DownBlock2D",) * len(cfg.diffusion.denoiser.channels),
+                           up_block_types=("UpBlock2D",) * len(cfg.diffusion.denoiser.channels),
                            class_embed_type="identity", norm_num_groups=8).eval()
         xin = torch.randn(64, c * (K + 1), h, w)
         t = torch.ones(64)

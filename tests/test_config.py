@@ -92,3 +92,159 @@ def test_a_partial_nested_section_starts_from_the_fields_own_default():
     assert cfg.plan.cem.uncertainty_samples == ExperimentConfig().plan.cem.uncertainty_samples == 2
     with pytest.raises(ConfigError, match=r"unknown config key 'inner\.m'"):
         from_dict(Tuned, {"inner": {"m": 1}})
+
+
+# --- range checks: the dataclass names its field, from_dict adds the section path -------------------------
+
+from vidworld.config import FieldError, check_field  # noqa: E402
+from vidworld.eval.config import EvalConfig  # noqa: E402
+from vidworld.planning.config import PlanConfig  # noqa: E402
+from vidworld.train.config import TrainConfig  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        # each of these used to train on nothing (NaN losses, a saved "model") or crash mid-run
+        ("train.vae_steps=0", "config key 'train.vae_steps': must be >= 1, got 0"),
+        ("train.dynamics_steps=-5", "config key 'train.dynamics_steps': must be >= 1, got -5"),
+        ("train.dynamics_batch_size=0", "config key 'train.dynamics_batch_size': must be >= 1, got 0"),
+        ("train.vae_batch_size=0", "config key 'train.vae_batch_size': must be >= 1, got 0"),
+        ("train.checkpoint_every=0", "config key 'train.checkpoint_every': must be >= 1, got 0"),
+        ("train.log_every=0", "config key 'train.log_every': must be >= 1, got 0"),
+        ("train.grad_accum=0", "config key 'train.grad_accum': must be >= 1, got 0"),
+        ("train.keep_checkpoints=0", "config key 'train.keep_checkpoints': must be >= 1, got 0"),
+        ("train.vae_lr=0", "config key 'train.vae_lr': must be > 0, got 0.0"),
+        ("train.dynamics_lr=-1e-3", "config key 'train.dynamics_lr': must be > 0, got -0.001"),
+        ("train.vae_lr=.nan", "config key 'train.vae_lr': must be a finite number, got nan"),
+        ("train.dynamics_lr=.inf", "config key 'train.dynamics_lr': must be a finite number, got inf"),
+        ("train.ema_decay=1", "config key 'train.ema_decay': must be in [0, 1), got 1.0"),
+        ("train.ema_decay=-0.1", "config key 'train.ema_decay': must be in [0, 1), got -0.1"),
+        ("train.weight_decay=-1", "config key 'train.weight_decay': must be >= 0, got -1.0"),
+        ("train.warmup_steps=-1", "config key 'train.warmup_steps': must be >= 0, got -1"),
+        ("train.grad_clip=-1", "config key 'train.grad_clip': must be >= 0 (0 = no clipping), got -1.0"),
+        ("train.num_threads=-2",
+         "config key 'train.num_threads': must be >= 0 (0 = torch's default), got -2"),
+        ("train.mixed_precision=fp8",
+         "config key 'train.mixed_precision': must be one of ['no', 'fp16', 'bf16'], got 'fp8'"),
+        ("train.seed=-1", "config key 'train.seed': must be in [0, 4294967296), got -1"),
+        ("eval.horizon=0", "config key 'eval.horizon': must be >= 1, got 0"),
+        ("eval.max_clips=0", "config key 'eval.max_clips': must be >= 1, got 0"),
+        ("eval.batch_size=0", "config key 'eval.batch_size': must be >= 1, got 0"),
+        ("eval.video_clips=0", "config key 'eval.video_clips': must be >= 1, got 0"),
+        ("eval.controllability_clips=-1", "config key 'eval.controllability_clips': must be >= 0"),
+        ("plan.episodes=0", "config key 'plan.episodes': must be >= 1, got 0"),
+        ("plan.planner=greedy",
+         "config key 'plan.planner': must be one of ['cem', 'mppi', 'mcts'], got 'greedy'"),
+        ("plan.seed=-3", "config key 'plan.seed': must be in [0, 4294967296), got -3"),
+        # CEMConfig (not yet on check_field) raises "CEMConfig.horizon must be ..."; the key is still full
+        ("plan.cem.horizon=0", "config key 'plan.cem.horizon': must be >= 1, got 0"),
+    ],
+)
+def test_out_of_range_values_name_the_dotted_key_and_the_range(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_experiment(None, [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_same_range_errors_come_from_a_yaml_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  log_every: 0\n")
+    with pytest.raises(ConfigError, match=r"^config key 'train\.log_every': must be >= 1, got 0$"):
+        load_experiment(p)
+
+
+def test_boundary_values_are_accepted():
+    cfg = load_experiment(None, ["train.warmup_steps=0", "train.grad_clip=0", "train.ema_decay=0",
+                                 "train.num_threads=0", "train.vae_steps=1", "eval.controllability_clips=0",
+                                 "train.mixed_precision=bf16"])
+    assert cfg.train.vae_steps == 1 and cfg.eval.controllability_clips == 0
+
+
+def test_a_config_built_in_code_names_its_class():
+    with pytest.raises(FieldError, match=r"^TrainConfig\.log_every: must be >= 1, got 0$") as info:
+        TrainConfig(log_every=0)
+    assert info.value.field == "log_every" and isinstance(info.value, ValueError)
+    with pytest.raises(FieldError, match=r"EvalConfig\.horizon"):
+        EvalConfig(horizon=0)
+    with pytest.raises(FieldError, match=r"PlanConfig\.precision: must be one of"):
+        PlanConfig(precision="fp16")
+
+
+@dataclass
+class Checked:
+    steps: int = 1
+    rate: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_field(self, "steps", ge=1)
+        check_field(self, "rate", gt=0, le=1)
+
+
+@dataclass
+class Legacy:
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n == 2:
+            raise ValueError("n and something else disagree")
+
+
+@dataclass
+class Deep:
+    a: Outer = field(default_factory=Outer)
+    b: dict = field(default_factory=dict)
+    checked: Checked = field(default_factory=Checked)
+    legacy: Legacy = field(default_factory=Legacy)
+
+
+def test_the_dotted_key_is_built_at_any_depth():
+    with pytest.raises(ConfigError, match=r"^config key 'checked\.rate': must be in \(0, 1\], got 2\.0$"):
+        from_dict(Deep, {"checked": {"rate": 2}})
+    with pytest.raises(ConfigError, match=r"^config key 'steps': must be >= 1, got 0$"):
+        from_dict(Checked, {"steps": 0})
+    # a component's plain ValueError still names its section
+    with pytest.raises(ConfigError, match=r"^config section 'legacy': n and something else disagree$"):
+        from_dict(Deep, {"legacy": {"n": 2}})
+
+
+# --- broken YAML: one line naming the file, line and column ----------------------------------------------
+
+@pytest.mark.parametrize(
+    "text, where, problem",
+    [
+        ("train:\n  vae_steps: 5\n\tlog_every: 2\n", "line 3, column 1", "spaces, not tabs"),
+        ("train: {vae_steps: [1, 2\neval: {}\n", "line 2, column 5",
+         "flow sequence started at line 1, column 20"),
+        ("run_dir: 'runs/x\n", "line 2, column 1", "quoted scalar started at line 1, column 10"),
+        ("train:\n  vae_steps: a: b\n", "line 2, column 15", "mapping values are not allowed here"),
+    ],
+)
+def test_broken_yaml_is_one_line_naming_file_line_and_column(tmp_path, text, where, problem):
+    p = tmp_path / "broken.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(Outer, p)
+    msg = str(info.value)
+    assert msg.startswith(f"config file {p}, {where}: invalid YAML: ") and problem in msg, msg
+    assert "\n" not in msg and info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_other_unreadable_config_files_and_override_values(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(b"rate: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"bin\.yaml: not UTF-8 text"):
+        load_config(Outer, tmp_path / "bin.yaml")
+    with pytest.raises(ConfigError, match=r"is a directory; expected a YAML file"):
+        load_config(Outer, tmp_path)
+    with pytest.raises(ConfigError, match=r"^override 'inner\.sizes=\[1,': the value is not valid YAML: "):
+        load_config(Outer, None, ["inner.sizes=[1,"])
+
+
+def test_exponent_floats_without_a_dot_are_floats(tmp_path):
+    # PyYAML (YAML 1.1) parses `1e-3` as the string '1e-3': it used to be "expected float, got '1e-3'"
+    p = tmp_path / "c.yaml"
+    p.write_text("rate: 1e-3\n")
+    assert load_config(Outer, p).rate == 0.001
+    assert load_experiment(None, ["train.dynamics_lr=3e-4"]).train.dynamics_lr == 3e-4
+    with pytest.raises(ConfigError, match=r"'rate': expected float, got 'fast'"):
+        load_config(Outer, None, ["rate=fast"])

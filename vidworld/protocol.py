@@ -1,10 +1,26 @@
-"""The world-model protocol shared by simulators, planners and learners.
+"""The world-model protocol (v2) shared by simulators, planners, learners and evaluation.
 
-Every world model (latent diffusion, RSSM, MuZero) is functional:
+Every world model (latent diffusion, RSSM, MuZero, copy-last) is functional:
 
     state = model.init(context_frames, context_actions)   # frames uint8 [B, K, 3, H, W], actions long [B, K-1]
     state, out = model.step(state, actions, generator=g)   # actions long [B] (discrete): taken at the last frame
-    frames = model.decode(state)                            # uint8 [B, 3, H, W] (pixel models only)
+    feats = model.features(state)                           # float [B, model.feature_dim]: what actors,
+                                                            #   critics, value functions and priors read
+
+and saves/loads as one folder (`save_pretrained`; `vidworld.world_models.load_world_model(path)` dispatches on
+the `kind` recorded in its `world_model.json`). What only some models can do is declared by small capability
+protocols, checked with `isinstance(model, Capability)` (never by probing attributes with getattr):
+
+* `PixelDecoder`: `decode(state)` -> uint8 frames [B, 3, H, W]; `decode_from(state, latents)` decodes the
+  `StepOut.latent`s of a rollout relative to the real frames the state was built from (diffusion, RSSM,
+  copy-last; not MuZero);
+* `ValuePredictor`: `value(state)` -> [B], a learned state value (planners bootstrap with it, MCTS values its
+  root and leaves with it); `has_value` says whether this instance has one;
+* `LatentObserver`: `latent(state)` -> [B, *latent_shape], the newest observation's latent (the gymnasium
+  simulator's `obs_type="latent"`);
+* `TeacherForcedHeads`: `encode(frames)` + `predict_heads(state, actions, next_latent) -> StepOut`, judging
+  the reward/termination heads on the real next frame (evaluation);
+* `Autoencoder`: `reconstruct(frames)` -> frames, the autoencoder's ceiling (evaluation).
 
 Alignment (as in DIAMOND): `context_actions[:, i]` is the action taken at `context_frames[:, i]`, leading to
 frame i+1; so K frames come with K-1 actions, and `step` supplies the action taken at the newest frame.
@@ -16,8 +32,9 @@ branch by indexing/repeating it (`index_state`, `repeat_state`) without knowing 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -72,14 +89,77 @@ class ActionSpec:
 
 @runtime_checkable
 class WorldModel(Protocol):
-    """Structural type every world model implements (see module docstring)."""
+    """Structural type every world model implements (see module docstring).
+
+    action_spec: the actions `step` accepts; context_length: K, the frames `init` takes; frame_size: S, the
+    side of the square uint8 frames it takes (and, for pixel decoders, makes); feature_dim: F of `features`;
+    meta: provenance (env_id, dataset, fps, ...), saved with the model; device: where its tensors live.
+    """
 
     action_spec: ActionSpec
     context_length: int
+    frame_size: int
+    feature_dim: int
+    meta: dict
 
-    def init(self, context_frames: Tensor, context_actions: Tensor): ...
+    @property
+    def device(self) -> torch.device: ...
 
-    def step(self, state, actions: Tensor, generator: torch.Generator | None = None): ...
+    def init(self, context_frames: Tensor, context_actions: Tensor) -> Any:
+        """frames uint8 [B, K, 3, S, S], actions long [B, K-1] -> state (a dataclass of batch-first tensors)."""
+
+    def step(self, state: Any, actions: Tensor, generator: torch.Generator | None = None) -> tuple[Any, StepOut]:
+        """actions [B] -> (next state, StepOut). Stochastic models draw all noise from `generator`."""
+
+    def features(self, state: Any) -> Tensor:
+        """float [B, feature_dim] summary of a state (no pixel decoding)."""
+
+    def save_pretrained(self, path: str | os.PathLike) -> None: ...
+
+
+@runtime_checkable
+class PixelDecoder(Protocol):
+    def decode(self, state: Any) -> Tensor:
+        """The newest frame of a state -> uint8 [B, 3, S, S]."""
+
+    def decode_from(self, state: Any, latents: Tensor) -> Tensor:
+        """StepOut.latent's [N, ...] imagined from the batch-1 `state` -> uint8 [N, 3, S, S]."""
+
+
+@runtime_checkable
+class ValuePredictor(Protocol):
+    has_value: bool
+
+    def value(self, state: Any) -> Tensor:
+        """Learned value of each state -> float [B]; raises ValueError when `has_value` is False."""
+
+
+@runtime_checkable
+class LatentObserver(Protocol):
+    latent_shape: tuple[int, ...]
+
+    def latent(self, state: Any) -> Tensor:
+        """The newest observation's latent -> float [B, *latent_shape]."""
+
+
+@runtime_checkable
+class TeacherForcedHeads(Protocol):
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 [B, 3, S, S] -> latents [B, ...] (what StepOut.latent holds)."""
+
+    def predict_heads(self, state: Any, actions: Tensor, next_latent: Tensor) -> StepOut:
+        """Reward/termination of taking `actions` [B] in `state` and landing in `next_latent` (teacher forcing)."""
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    def reconstruct(self, frames: Tensor) -> Tensor:
+        """uint8 [B, 3, S, S] -> its autoencoder round trip, uint8 [B, 3, S, S]."""
+
+
+def value_function(model: Any) -> Any:
+    """`model.value` if the model declares a value and has one, else None (planners then bootstrap with 0)."""
+    return model.value if isinstance(model, ValuePredictor) and model.has_value else None
 
 
 def _batch_fields(state) -> list[dataclasses.Field]:

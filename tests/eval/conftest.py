@@ -84,9 +84,18 @@ class ToyModel:
     action_spec = ActionSpec(n=2)
     context_length = 3
     frame_size = S
+    feature_dim = 1
+    device = torch.device("cpu")
 
     def __init__(self, follow: bool = True, noise: int = 0):
         self.follow, self.noise = follow, noise
+        self.meta: dict = {}
+
+    def features(self, state: PosState) -> Tensor:
+        return state.pos.float()[:, None]
+
+    def decode_from(self, state: PosState, latents: Tensor) -> Tensor:
+        return render(latents.round().long())
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> PosState:
         assert context_frames.shape[1:] == (self.context_length, 3, S, S)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vidworld.eval.baselines import CopyLastFrameModel
+from vidworld.world_models.copy_last import CopyLastFrameModel
 from vidworld.eval.controllability import controllability
 from vidworld.protocol import ActionSpec
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from vidworld.eval.baselines import CopyLastFrameModel, CopyLastState
+from vidworld.world_models.copy_last import CopyLastFrameModel, CopyLastState
 from vidworld.eval.horizon import (
     eval_mode,
     evaluate_heads,
@@ -137,23 +137,17 @@ def test_evaluate_heads_all_windows_skips_contexts_across_episode_ends(toy):
     assert first_only.n_transitions == int((~ends[:, : K - 1].any(1)).sum()) < 20
 
 
-def test_predict_heads_may_return_a_tuple_and_bad_returns_are_named(toy):
+def test_teacher_forcing_only_for_models_that_declare_it(toy):
     windows = toy.make_clips(batch=64, length=K + 1, seed=7)
 
-    class TupleHeads(toy.ToyModel):
-        def predict_heads(self, state, actions, next_latent):
-            out = super().predict_heads(state, actions, next_latent)
-            return out.reward, out.termination_prob
+    class NoTeacher(toy.ToyModel):  # same dynamics, but it cannot encode a real frame
+        encode = None
+        predict_heads = None
 
-    class BadHeads(toy.ToyModel):
-        def predict_heads(self, state, actions, next_latent):
-            return {"reward": 0}
-
-    assert evaluate_heads(TupleHeads(follow=False), windows, K) == evaluate_heads(
-        toy.ToyModel(follow=False), windows, K
-    )
-    with pytest.raises(TypeError, match="predict_heads must return"):
-        evaluate_heads(BadHeads(), windows, K)
+    full = evaluate_heads(toy.ToyModel(follow=False), windows, K)
+    bare = evaluate_heads(NoTeacher(follow=False), windows, K)
+    assert full.teacher_forced is not None and full.teacher_forced.reward_mae == 0.0  # exact on real frames
+    assert bare.teacher_forced is None and bare.imagined == full.imagined
 
 
 def test_eval_mode_disables_grad_and_restores_training_mode():

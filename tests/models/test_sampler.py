@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vidworld.diffusion.sampler import EDMSampler, SamplerConfig, karras_sigmas
+from vidworld.world_models.diffusion.sampler import EDMSampler, SamplerConfig, karras_sigmas
 
 
 def test_karras_sigmas_endpoints_and_monotone():

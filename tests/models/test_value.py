@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from tests.models.tiny import random_context, tiny_world_model
-from vidworld.models.value import ValueHead, discounted_returns
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.value import ValueHead, discounted_returns
+from vidworld.world_models import load_world_model
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 
 def test_discounted_returns_by_hand():
@@ -22,9 +23,11 @@ def test_value_head_round_trips_with_the_model(tmp_path):
     value = ValueHead(latent_channels=4, channels=(8,), discount=0.9)
     model = DiffusionWorldModel(base.vae, base.denoiser, base.heads, base.sampler_config, value=value).eval()
     frames, actions = random_context(2)
-    z = model.init(frames, actions).latents[:, -1]
+    state = model.init(frames, actions)
     model.save_pretrained(tmp_path / "wm")
-    loaded = DiffusionWorldModel.from_pretrained(tmp_path / "wm")
-    assert torch.equal(model.value(z), loaded.value(z)) and model.value(z).shape == (2,)
+    loaded = load_world_model(tmp_path / "wm")
+    assert loaded.has_value and not base.has_value
+    assert torch.equal(model.value(state), loaded.value(state)) and model.value(state).shape == (2,)
+    assert torch.equal(model.value(state), value(state.latents[:, -1]))  # the value of the newest latent
     with pytest.raises(ValueError, match="no value head"):
-        base.value(z)
+        base.value(state)

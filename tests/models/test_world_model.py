@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from tests.models.tiny import FRAME, K, random_context, tiny_world_model
-from vidworld.models.denoiser import DenoiserConfig, edm_loss
+from vidworld.world_models.diffusion.denoiser import DenoiserConfig, edm_loss
 from vidworld.protocol import index_state, repeat_state
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 
 def test_shapes_of_init_step_decode():
@@ -118,7 +118,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
 
 def test_mismatched_parts_are_rejected():
     model = tiny_world_model()
-    from vidworld.models.heads import RewardTerminationHead
+    from vidworld.world_models.diffusion.heads import RewardTerminationHead
 
     heads = RewardTerminationHead(latent_channels=4, context_length=K + 1, num_actions=2, channels=(8,), cond_dim=8)
     with pytest.raises(ValueError, match="context_length"):
@@ -126,7 +126,7 @@ def test_mismatched_parts_are_rejected():
 
 
 def test_delta_target_round_trip_and_delta_model_steps():
-    from vidworld.models.denoiser import ActionDenoiser, from_target, to_target
+    from vidworld.world_models.diffusion.denoiser import ActionDenoiser, from_target, to_target
 
     den = ActionDenoiser(latent_channels=4, context_length=K, num_actions=2, channels=(8, 16), cond_dim=16,
                          action_embed_dim=4, predict_delta=True, delta_scale=7.0)

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import torch
 
-from vidworld.diffusion.sampler import SamplerConfig
-from vidworld.models.denoiser import ActionDenoiser
-from vidworld.models.heads import RewardTerminationHead
-from vidworld.models.vae import FrameVAE
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.sampler import SamplerConfig
+from vidworld.world_models.diffusion.denoiser import ActionDenoiser
+from vidworld.world_models.diffusion.heads import RewardTerminationHead
+from vidworld.world_models.diffusion.vae import FrameVAE
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 K = 3
 FRAME = 16

@@ -59,7 +59,8 @@ def test_agent_keeps_real_cartpole_up_through_frames_and_records_imagination():
 def test_agent_runs_mcts_planner_with_a_critic():
     model = ToyCartPole()
 
-    def upright_value(z: torch.Tensor) -> torch.Tensor:  # shaped critic (see test_mcts)
+    def upright_value(state) -> torch.Tensor:  # shaped critic (see test_mcts)
+        z = state.phys
         return (1 - (z[:, 2] + 0.1 * z[:, 3]).abs() / model.theta_threshold).clamp(0, 1) / 0.03
 
     agent = MPCAgent(model, MCTSPlanner(model, 8, value_fn=upright_value, discount=0.97), record=True)

@@ -71,7 +71,7 @@ def test_objective_alive_weighting_and_value_bootstrap():
     # sum_t 0.9^t * 0.5^t * 1  =  1 + 0.45 + 0.2025
     torch.testing.assert_close(returns, torch.full((4, 1), 1.6525))
     assert len(latents) == 3 and latents[0].shape == (4, 1)
-    returns, _ = CEMPlanner(model, cfg, value_fn=lambda z: z[:, 0]).evaluate(state, acts)
+    returns, _ = CEMPlanner(model, cfg, value_fn=lambda s: torch.full((len(s.t),), 7.0)).evaluate(state, acts)
     # + 0.9^3 * alive_3 (0.125) * value (7)
     torch.testing.assert_close(returns, torch.full((4, 1), 1.6525 + 0.729 * 0.125 * 7))
 

@@ -222,9 +222,9 @@ def test_invalid_actions_and_temperature():
 GAMMA = 0.97
 
 
-def survival_value(latent: Tensor) -> Tensor:
+def survival_value(state) -> Tensor:
     """A critic that only knows "alive is worth 1 / (1 - gamma)"; termination must come from the model."""
-    return torch.full((latent.shape[0],), 1 / (1 - GAMMA))
+    return torch.full((state.phys.shape[0],), 1 / (1 - GAMMA))
 
 
 def test_mcts_policy_avoids_predicted_termination_on_toy_cartpole():
@@ -253,7 +253,8 @@ def test_mcts_policy_avoids_predicted_termination_on_toy_cartpole():
 def test_mcts_policy_balances_real_cartpoles_as_a_batch():
     model = ToyCartPole()
 
-    def upright_value(z: Tensor) -> Tensor:  # shaped critic: less value as the pole leans / heads over
+    def upright_value(state) -> Tensor:  # shaped critic: less value as the pole leans / heads over
+        z = state.phys
         lean = (z[:, 2] + 0.1 * z[:, 3]).abs() / model.theta_threshold
         return (1 - lean).clamp(0, 1) / (1 - GAMMA)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from vidworld.diffusion.sampler import SamplerConfig
-from vidworld.models.denoiser import ActionDenoiser
-from vidworld.models.heads import RewardTerminationHead
-from vidworld.models.vae import FrameVAE
+from vidworld.world_models.diffusion.sampler import SamplerConfig
+from vidworld.world_models.diffusion.denoiser import ActionDenoiser
+from vidworld.world_models.diffusion.heads import RewardTerminationHead
+from vidworld.world_models.diffusion.vae import FrameVAE
 from vidworld.planning import CEMConfig, CEMPlanner, MCTSPlanner, MPCAgent, mcts_policy
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 K, FRAME = 3, 16
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -23,21 +24,42 @@ from vidworld.protocol import ActionSpec, StepOut
 FRAME_SHAPE = (3, 16, 32)  # row 0 of channel 0 holds 4 float64 = 32 bytes
 
 
+class ToyBase:
+    """What protocol v2 asks of every model beyond init/step: device, meta, frame_size, and `features`
+    (here: the state's tensor fields, flattened; `feature_dim` is set per model)."""
+
+    device = torch.device("cpu")
+    frame_size = 8
+    feature_dim = 0
+
+    def __init__(self) -> None:
+        self.meta: dict = {}
+
+    def features(self, state) -> Tensor:
+        fields = [getattr(state, f.name) for f in dataclasses.fields(state)]
+        return torch.cat([t.float().reshape(t.shape[0], -1) for t in fields if isinstance(t, Tensor)], 1)
+
+    def decode_from(self, state, latents: Tensor) -> Tensor:
+        return self.decode(latents)
+
+
 @dataclass(frozen=True)
 class CartPoleState:
     phys: Tensor  # [B, 4] float64: x, x_dot, theta, theta_dot
 
 
-class ToyCartPole:
+class ToyCartPole(ToyBase):
     """CartPole-v1 dynamics behind the world-model protocol (reward 1 per step, termination as gymnasium)."""
 
     action_spec = ActionSpec(kind="discrete", n=2)
     context_length = 2
+    feature_dim = 4
     gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
     theta_threshold = 12 * 2 * math.pi / 360
     x_threshold = 2.4
 
     def __init__(self) -> None:
+        super().__init__()
         self.step_calls = 0
 
     # ----- frame codec (test-only) -----
@@ -113,7 +135,7 @@ class CounterState:
     value: Tensor  # [B] float32, last reward (for decode)
 
 
-class RiskyChain:
+class RiskyChain(ToyBase):
     """Action 0: reward 0.5. Action 1: reward 0.5 + (+1 or -1 with prob 1/2, from the generator).
 
     Same expected return for every plan; only the spread across generator noise differs.
@@ -121,6 +143,7 @@ class RiskyChain:
 
     action_spec = ActionSpec(kind="discrete", n=2)
     context_length = 1
+    feature_dim = 2
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> CounterState:
         B = context_frames.shape[0]
@@ -146,12 +169,14 @@ class RiskyChain:
         return torch.zeros((B, 3, 8, 8), dtype=torch.uint8)
 
 
-class ScriptedChain:
+class ScriptedChain(ToyBase):
     """Reward 1 iff action at absolute step t equals target[t % len(target)] (n actions, known optimum)."""
 
     context_length = 1
+    feature_dim = 2
 
     def __init__(self, target: list[int], n: int = 3):
+        super().__init__()
         self.target = torch.tensor(target)
         self.action_spec = ActionSpec(kind="discrete", n=n)
 
@@ -178,13 +203,15 @@ class PointState:
     pv: Tensor  # [B, 2] position, velocity
 
 
-class PointMass:
+class PointMass(ToyBase):
     """Continuous 1-D point mass: v <- 0.9 v + 0.1 a, x <- x + v; a in [-1, 1]; reward -|x - target|."""
 
     action_spec = ActionSpec(kind="box", shape=(1,), low=-1.0, high=1.0)
     context_length = 1
+    feature_dim = 2
 
     def __init__(self, target: float = 1.0):
+        super().__init__()
         self.target = target
 
     def at(self, x: float, v: float = 0.0) -> PointState:
@@ -209,13 +236,15 @@ class PointMass:
         )
 
 
-class Leaky:
+class Leaky(ToyBase):
     """Reward 1 every step, termination_prob `p` every step, latent = 7 (for a value_fn test)."""
 
     action_spec = ActionSpec(kind="discrete", n=2)
     context_length = 1
+    feature_dim = 2
 
     def __init__(self, p: float = 0.5):
+        super().__init__()
         self.p = p
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> CounterState:

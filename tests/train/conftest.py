@@ -21,10 +21,10 @@ def tiny_dataset(tmp_path_factory) -> Path:
 def tiny_overrides(data: Path, run_dir: Path) -> list[str]:
     """A real but tiny experiment: 16x16 frames -> 4x4x4 latents, K=3, 2 sampler steps, 4+4 steps."""
     return [
-        f"data.path={data}", f"run_dir={run_dir}", "data.context_length=3", "data.val_fraction=0.3",
-        "vae.block_out_channels=[4,8,8]", "vae.blocks_per_level=[0,1,1]",
-        "denoiser.channels=[8,16]", "denoiser.cond_dim=16", "denoiser.action_embed_dim=4",
-        "heads.channels=[8,8]", "heads.cond_dim=8", "sampler.num_steps=2",
+        f"data.path={data}", f"run_dir={run_dir}", "model.context_length=3", "data.val_fraction=0.3",
+        "diffusion.vae.block_out_channels=[4,8,8]", "diffusion.vae.blocks_per_level=[0,1,1]",
+        "diffusion.denoiser.channels=[8,16]", "diffusion.denoiser.cond_dim=16", "diffusion.denoiser.action_embed_dim=4",
+        "diffusion.heads.channels=[8,8]", "diffusion.heads.cond_dim=8", "diffusion.sampler.num_steps=2",
         "train.vae_steps=4", "train.dynamics_steps=4", "train.vae_batch_size=8", "train.dynamics_batch_size=8",
         "train.checkpoint_every=2", "train.log_every=1", "train.warmup_steps=2", "train.tensorboard=false",
         "eval.horizon=3", "eval.max_clips=8", "eval.controllability_clips=4", "eval.video_clips=2",

@@ -10,7 +10,7 @@ import torch
 from tests.train.conftest import tiny_overrides
 from vidworld.experiment import load_experiment
 from vidworld.train.run import train_world_model
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 
 def _outputs(model: DiffusionWorldModel):
@@ -33,8 +33,10 @@ def test_train_saves_a_loadable_model_and_resumes_exactly(tiny_dataset, tmp_path
     assert loaded.value_head is not None  # value.enabled is on by default
     for a, b in zip(_outputs(first.model), _outputs(loaded)):
         assert torch.equal(a, b)
-    z = torch.randn(2, *loaded.latent_shape)
-    assert torch.equal(first.model.value(z), loaded.value(z))
+    g = torch.Generator().manual_seed(1)
+    state = loaded.init(torch.randint(0, 256, (2, 3, 3, 16, 16), generator=g, dtype=torch.uint8),
+                        torch.tensor([[0, 1], [1, 1]]))
+    assert torch.equal(first.model.value(state), loaded.value(state))
     rows = [json.loads(x) for x in (run / "stage_dynamics" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
 
@@ -67,7 +69,7 @@ def test_missing_dataset_is_a_clear_error(tiny_dataset, tmp_path):
 def test_resume_with_a_different_architecture_is_refused(tiny_dataset, tmp_path):
     over = tiny_overrides(tiny_dataset, tmp_path / "run") + ["train.vae_steps=2", "train.dynamics_steps=2"]
     train_world_model(load_experiment("configs/demo.yaml", over), progress=False)
-    changed = load_experiment("configs/demo.yaml", over + ["denoiser.channels=[8,8]"])
+    changed = load_experiment("configs/demo.yaml", over + ["diffusion.denoiser.channels=[8,8]"])
     with pytest.raises(ValueError, match=r"denoiser\.channels"):
         train_world_model(changed, resume=True, progress=False)
 

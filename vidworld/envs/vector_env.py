@@ -42,14 +42,13 @@ from vidworld.envs.world_model_env import (
     ContextSource,
     ObsType,
     context_tensors,
-    load_world_model,
-    model_device,
-    newest_latent,
+    observation_of,
+    resolve_model,
     observation_space,
     to_numpy,
     unpack_context,
 )
-from vidworld.protocol import index_state
+from vidworld.protocol import PixelDecoder, index_state
 
 
 def put_rows(state: Any, idx: Tensor, rows: Any) -> Any:
@@ -76,7 +75,7 @@ class WorldModelVectorEnv(VectorEnv):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
-        self.model = load_world_model(model, device)
+        self.model = resolve_model(model, device)
         self.num_envs = num_envs
         self.obs_type: ObsType = obs_type
         self.single_observation_space = observation_space(self.model, obs_type)
@@ -85,10 +84,10 @@ class WorldModelVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
-        meta = getattr(self.model, "meta", None) or {}
+        meta = self.model.meta
         self.metadata = {**self.metadata, "render_fps": meta.get("fps") or 15}
         self.contexts = ContextSource(self.model, dataset, split)
-        self._device = model_device(self.model)
+        self._device = self.model.device
         self._state: Any = None
         self._frames: Tensor | None = None  # uint8 [N, 3, S, S] current frames (pixel observations only)
         self._generator: torch.Generator | None = None
@@ -185,6 +184,8 @@ class WorldModelVectorEnv(VectorEnv):
         """The current frames, one uint8 [S, S, 3] per sub-env (decoded from the state for latent obs)."""
         if self._state is None:
             raise RuntimeError("WorldModelVectorEnv.render() called before reset(): call reset() first")
+        if self._frames is None and not isinstance(self.model, PixelDecoder):
+            raise ValueError(f"render() needs a model that decodes frames; {type(self.model).__name__} does not")
         frames = self._frames if self._frames is not None else self.model.decode(self._state)
         return tuple(to_numpy(f.permute(1, 2, 0)) for f in frames)
 
@@ -192,7 +193,7 @@ class WorldModelVectorEnv(VectorEnv):
     def _observation(self) -> Tensor:
         if self.obs_type == "pixels":
             return self._frames.clone()
-        return newest_latent(self._state).float().clone()
+        return observation_of(self.model, self._state, self.obs_type).clone()
 
     def _to_numpy_obs(self, obs: Tensor) -> np.ndarray:
         return to_numpy(obs.permute(0, 2, 3, 1) if self.obs_type == "pixels" else obs)

@@ -5,8 +5,9 @@
     obs, reward, terminated, truncated, info = env.step(1)
 
 The env only holds the protocol state (`model.init` / `model.step`) and converts to numpy; all dynamics live in
-the model. Observations are uint8 frames [H, W, 3] (`obs_type="pixels"`) or float32 latents [c, h, w]
-(`obs_type="latent"`). The reset observation is the newest *real* context frame (its latent for "latent");
+the model. Observations are uint8 frames [H, W, 3] (`obs_type="pixels"`, PixelDecoder models), float32
+latents [c, h, w] (`obs_type="latent"`, LatentObserver models) or the float32 feature vector [F] of any model
+(`obs_type="features"`). The reset observation is the newest *real* context frame (for "pixels");
 every later one is imagined (decoded by the model's VAE).
 
 Determinism: the diffusion sampler's noise comes from a torch.Generator seeded from `self.np_random` at each
@@ -30,21 +31,22 @@ import torch
 from torch import Tensor
 
 from vidworld.data.dataset import SegmentDataset
+from vidworld.protocol import LatentObserver, PixelDecoder, WorldModel
+from vidworld.world_models import load_world_model
+from vidworld.world_models.compat import check_dataset
 
-ObsType = Literal["pixels", "latent"]
+ObsType = Literal["pixels", "latent", "features"]
 
 
 # ------------------------------------------------------------------------------------------------ the model
-def load_world_model(model: Any, device: str | torch.device = "cpu") -> Any:
-    """A world-model folder (str / PathLike) -> DiffusionWorldModel on `device`; a model object is returned
-    as is (it stays on its own device). Raises FileNotFoundError / ValueError for a bad folder."""
+def resolve_model(model: Any, device: str | torch.device = "cpu") -> WorldModel:
+    """A world-model folder (str / PathLike, any kind: `load_world_model`) or a model object implementing the
+    protocol (returned as is, on its own device). Raises FileNotFoundError / ValueError for a bad folder."""
     if isinstance(model, (str, os.PathLike)):
-        from vidworld.world_model import DiffusionWorldModel  # torch/diffusers only when actually loading
-
-        return DiffusionWorldModel.from_pretrained(model, device=device)
-    needed = ("init", "step", "action_spec", "context_length", "frame_size")
-    missing = [name for name in needed if not hasattr(model, name)]
-    if missing:
+        model = load_world_model(model, device=device)
+    elif not isinstance(model, WorldModel):
+        needed = ("init", "step", "features", "action_spec", "context_length", "frame_size", "feature_dim", "meta")
+        missing = [name for name in needed if not hasattr(model, name)]
         raise TypeError(f"model must be a world-model folder or an object implementing the vidworld world-model "
                         f"protocol; {type(model).__name__} lacks {missing}")
     if model.action_spec.kind != "discrete":
@@ -52,37 +54,30 @@ def load_world_model(model: Any, device: str | torch.device = "cpu") -> Any:
     return model
 
 
-def model_device(model: Any) -> torch.device:
-    """Where the model's tensors live (cpu for parameter-free models)."""
-    device = getattr(model, "device", None)
-    if isinstance(device, torch.device):
-        return device
-    params = getattr(model, "parameters", None)
-    for p in params() if callable(params) else ():
-        return p.device
-    return torch.device("cpu")
-
-
-def observation_space(model: Any, obs_type: ObsType) -> gym.spaces.Box:
-    """Box uint8 [S, S, 3] (pixels) or Box float32 `model.latent_shape` (latent) of one env."""
+def observation_space(model: WorldModel, obs_type: ObsType) -> gym.spaces.Box:
+    """Box uint8 [S, S, 3] (pixels), float32 `model.latent_shape` (latent) or float32 [F] (features)."""
     if obs_type == "pixels":
-        if not callable(getattr(model, "decode", None)):
+        if not isinstance(model, PixelDecoder):
             raise ValueError(f"obs_type='pixels' needs a model that decodes frames; {type(model).__name__} "
-                             "has no decode(); use obs_type='latent'")
+                             "is not a PixelDecoder; use obs_type='features'")
         s = model.frame_size
         return gym.spaces.Box(0, 255, (s, s, 3), np.uint8)
     if obs_type == "latent":
-        shape = getattr(model, "latent_shape", None)
-        if shape is None:
-            raise ValueError(f"obs_type='latent' needs model.latent_shape; {type(model).__name__} has none")
+        if not isinstance(model, LatentObserver):
+            raise ValueError(f"obs_type='latent' needs a LatentObserver model; {type(model).__name__} is not one; "
+                             "use obs_type='features'")
         # Normalised VAE latents are unbounded in principle.
-        return gym.spaces.Box(-np.inf, np.inf, tuple(shape), np.float32)
-    raise ValueError(f"obs_type must be 'pixels' or 'latent', got {obs_type!r}")
+        return gym.spaces.Box(-np.inf, np.inf, tuple(model.latent_shape), np.float32)
+    if obs_type == "features":
+        return gym.spaces.Box(-np.inf, np.inf, (int(model.feature_dim),), np.float32)
+    raise ValueError(f"obs_type must be 'pixels', 'latent' or 'features', got {obs_type!r}")
 
 
-def newest_latent(state: Any) -> Tensor:
-    """[B, c, h, w] latent of the newest frame of a DiffusionWorldModel state (latents [B, K, c, h, w])."""
-    return state.latents[:, -1]
+def observation_of(model: WorldModel, state: Any, obs_type: ObsType) -> Tensor:
+    """Non-pixel observations of a batched state: latent [B, *latent_shape] or features [B, F], float32."""
+    if obs_type == "latent":
+        return model.latent(state).float()
+    return model.features(state).float()
 
 
 # --------------------------------------------------------------------------------------------- contexts
@@ -128,7 +123,7 @@ class ContextSource:
 
     def __init__(self, model: Any, dataset: str | os.PathLike | None = None, split: str = "all"):
         self.model, self.split = model, split
-        meta = getattr(model, "meta", None) or {}
+        meta = model.meta
         self.from_meta = dataset is None and meta.get("dataset") is not None
         self.path: Path | None = Path(dataset) if dataset is not None else (
             Path(meta["dataset"]) if self.from_meta else None)
@@ -143,20 +138,14 @@ class ContextSource:
             raise ValueError("no context for reset: the model records no dataset (meta['dataset']); pass "
                              "dataset=<episode folder> to the env, or reset(options={'context': (frames, actions)})")
         K, S = self.model.context_length, self.model.frame_size
-        meta = getattr(self.model, "meta", None) or {}
+        meta = self.model.meta
         try:
             windows = SegmentDataset(self.path, K, horizon=1, split=self.split,
                                      val_fraction=meta.get("val_fraction", 0.1), split_seed=meta.get("split_seed", 0))
         except FileNotFoundError as e:
             where = " (the dataset recorded in the model's meta; pass dataset= to use another)" if self.from_meta else ""
             raise FileNotFoundError(f"{e}{where}") from None
-        if windows.store.frame_shape != (S, S):
-            h, w = windows.store.frame_shape
-            raise ValueError(f"dataset {self.path} has {h}x{w} frames but the model's frame_size is {S}")
-        space = windows.store.action_space_json
-        if space.get("type") != "discrete" or int(space["n"]) + int(space.get("start", 0)) > self.model.action_spec.n:
-            raise ValueError(f"dataset {self.path} has actions {space}; the model takes {self.model.action_spec.n} "
-                             "discrete actions")
+        check_dataset(self.model, windows.store)
         if len(windows) == 0:
             raise ValueError(f"dataset {self.path} ({self.split} split) has no window of K+1={K + 1} consecutive "
                              "frames to start an episode from")
@@ -201,7 +190,7 @@ class WorldModelEnv(gym.Env):
     """One imagined environment over a world model (see the module docstring).
 
     model: a world-model folder or an object implementing the protocol (init/step/decode, context_length,
-        frame_size, action_spec, latent_shape for obs_type="latent").
+        frame_size, action_spec; see `vidworld.protocol`).
     dataset: episode folder for random reset contexts (default: model.meta["dataset"]); split: which of its
         episodes ("all", "train", "val": the model's own split).
     max_episode_steps: truncation horizon (None: never truncate). `gymnasium.make` sets it to None here and
@@ -219,16 +208,15 @@ class WorldModelEnv(gym.Env):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
-        self.model = load_world_model(model, device)
+        self.model = resolve_model(model, device)
         self.obs_type: ObsType = obs_type
         self.observation_space = observation_space(self.model, obs_type)
         self.action_space = gym.spaces.Discrete(self.model.action_spec.n)
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
-        meta = getattr(self.model, "meta", None) or {}
-        self.metadata = {**self.metadata, "render_fps": meta.get("fps") or 15}
+        self.metadata = {**self.metadata, "render_fps": self.model.meta.get("fps") or 15}
         self.contexts = ContextSource(self.model, dataset, split)
-        self._device = model_device(self.model)
+        self._device = self.model.device
         self._state: Any = None
         self._frame: Tensor | None = None  # uint8 [3, S, S], or None until render() decodes it (latent obs)
         self._generator: torch.Generator | None = None
@@ -274,13 +262,15 @@ class WorldModelEnv(gym.Env):
         if self._state is None:
             raise RuntimeError("WorldModelEnv.render() called before reset(): call reset() first")
         if self._frame is None:
+            if not isinstance(self.model, PixelDecoder):
+                raise ValueError(f"render() needs a model that decodes frames; {type(self.model).__name__} does not")
             self._frame = self.model.decode(self._state)[0]
         return to_numpy(self._frame.permute(1, 2, 0))
 
     def _observation(self) -> np.ndarray:
         if self.obs_type == "pixels":
             return to_numpy(self._frame.permute(1, 2, 0))
-        return to_numpy(newest_latent(self._state)[0].float())
+        return to_numpy(observation_of(self.model, self._state, self.obs_type)[0])
 
     def _check_action(self, action: Any) -> int:
         a = np.asarray(action)

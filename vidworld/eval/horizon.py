@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -27,36 +27,30 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidworld.eval.metrics import auroc, binary_accuracy, psnr, ssim
 
-if TYPE_CHECKING:
-    from vidworld.protocol import WorldModel
+from vidworld.protocol import Autoencoder, TeacherForcedHeads, WorldModel
 
 Batch = dict[str, Tensor]
 
 
 # ----------------------------------------------------------------------------------------------- plumbing
-def model_device(model: Any) -> torch.device:
-    """Device of a model's parameters (cpu for parameter-free models)."""
-    if isinstance(getattr(model, "device", None), torch.device):
-        return model.device
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        for p in params():
-            return p.device
-    return torch.device("cpu")
+def model_device(model: WorldModel) -> torch.device:
+    """Where the model's tensors live (every protocol model declares `device`)."""
+    return model.device
 
 
 @contextlib.contextmanager
 def eval_mode(model: Any) -> Iterator[None]:
     """no_grad, and nn.Module.eval() for the duration (restoring the previous train/eval mode after)."""
-    was_training = getattr(model, "training", None)
-    if was_training is not None and hasattr(model, "train"):
-        model.train(False)
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.train(False)
     try:
         with torch.no_grad():
             yield
     finally:
-        if was_training is not None and hasattr(model, "train"):
-            model.train(was_training)
+        if module is not None:
+            module.train(was_training)
 
 
 def as_batches(data: Dataset | Iterable[Batch] | Batch, batch_size: int = 16) -> Iterable[Batch]:
@@ -202,7 +196,7 @@ def evaluate_horizon(
     Clips must have L >= K + horizon frames (e.g. SegmentDataset(context_length=K, horizon=H)).
     """
     k, h = context_length, horizon
-    has_vae = callable(getattr(model, "reconstruct", None))
+    has_vae = isinstance(model, Autoencoder)
     keys = ["model_psnr", "model_ssim", "copy_last_psnr", "copy_last_ssim"]
     keys += ["vae_psnr", "vae_ssim"] if has_vae else []
     sums = {key: torch.zeros(h, dtype=torch.float64) for key in keys}
@@ -279,18 +273,6 @@ class HeadsResult:
     teacher_forced: HeadScores | None
 
 
-def _heads_output(out: Any) -> tuple[Tensor, Tensor]:
-    """(reward [B], termination_prob [B]) from a StepOut-like object or a (reward, prob) tuple."""
-    if hasattr(out, "reward") and hasattr(out, "termination_prob"):
-        return out.reward, out.termination_prob
-    if isinstance(out, (tuple, list)) and len(out) == 2:
-        return out[0], out[1]
-    raise TypeError(
-        "predict_heads must return an object with .reward and .termination_prob (e.g. StepOut) or a "
-        f"(reward, termination_prob) tuple, got {type(out).__name__}"
-    )
-
-
 def _scores(probs: list[Tensor], rewards: list[Tensor], terms: Tensor, true_rewards: Tensor) -> HeadScores:
     p, r = torch.cat(probs).float(), torch.cat(rewards).float()
     return HeadScores(
@@ -322,7 +304,7 @@ def evaluate_heads(
     split (no max_batches, no random subset) so that every window ending in a terminal step is scored.
     """
     k = context_length
-    teacher = callable(getattr(model, "predict_heads", None)) and callable(getattr(model, "encode", None))
+    teacher = isinstance(model, TeacherForcedHeads)
     device = model_device(model)
     im_p, im_r, tf_p, tf_r, terms, rewards = [], [], [], [], [], []
     for i, batch in enumerate(as_batches(loader, batch_size)):
@@ -350,9 +332,9 @@ def evaluate_heads(
                 im_r.append(out.reward.float().cpu())
                 if teacher:
                     latent = model.encode(frames[rows, s + k].to(device))
-                    reward, prob = _heads_output(model.predict_heads(state, act, latent))
-                    tf_p.append(prob.float().cpu())
-                    tf_r.append(reward.float().cpu())
+                    forced = model.predict_heads(state, act, latent)
+                    tf_p.append(forced.termination_prob.float().cpu())
+                    tf_r.append(forced.reward.float().cpu())
             terms.append(real_terms[rows, s + k - 1])
             rewards.append(real_rewards[rows, s + k - 1])
     if not terms:

@@ -36,7 +36,9 @@ from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.eval.horizon import Imagination, imagine
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import side_by_side_video
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.paths import check_output_dir
+from vidworld.protocol import PixelDecoder, WorldModel
+from vidworld.world_models.compat import check_dataset
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 MIN_VIDEO_SIDE = 256  # default upscaling makes frames at least this many pixels wide
@@ -91,7 +93,11 @@ def image_context(paths: list[str], context_actions: str | None, context_length:
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"context image not found: {path}")
-        img = np.asarray(iio.imread(path))
+        try:
+            img = np.asarray(iio.imread(path))
+        except Exception as e:  # imageio raises OSError/ValueError/format-specific errors for non-images
+            raise ValueError(f"{path}: not a readable image ({type(e).__name__}); expected a {S}x{S} RGB "
+                             "PNG/JPEG") from None
         if img.ndim == 3 and img.shape[-1] == 4:
             img = img[..., :3]  # drop alpha
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
@@ -193,7 +199,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device for the model")
 
 
-def _context(args: argparse.Namespace, model: DiffusionWorldModel) -> Context:
+def _context(args: argparse.Namespace, model: WorldModel) -> Context:
     K, S, n = model.context_length, model.frame_size, model.action_spec.n
     if args.context_images:
         if args.episode is not None or args.start is not None or args.data:
@@ -205,6 +211,7 @@ def _context(args: argparse.Namespace, model: DiffusionWorldModel) -> Context:
     if not data:
         raise ValueError("the model records no dataset: pass --data DIR, or --context-images")
     store = EpisodeStore.open(data)
+    check_dataset(model, store)
     return episode_context(store, args.episode or 0, args.start or 0, K, S)
 
 
@@ -258,7 +265,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name!r}")
     if args.upscale is not None and args.upscale < 1:
         raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
-    model = DiffusionWorldModel.from_pretrained(args.model, device=args.device)
+    from vidworld.world_models import load_world_model
+
+    check_output_dir(out.parent, "--out")
+    model = load_world_model(args.model, device=args.device)
+    if not isinstance(model, PixelDecoder):
+        raise ValueError(f"{args.model}: a {type(model).__name__} does not decode frames; rollout videos need a "
+                         "pixel world model")
     ctx = _context(args, model)
     actions, own = _actions(args, ctx, model.action_spec.n)
     real = real_frames(ctx, actions, own, model.frame_size) if args.compare_real else None

@@ -31,7 +31,9 @@ from vidworld.eval.horizon import (
 )
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
-from vidworld.world_model import DiffusionWorldModel
+from vidworld.paths import check_input_dir, check_output_dir
+from vidworld.protocol import WorldModel
+from vidworld.world_models.compat import check_dataset
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _collate(items: list[dict]) -> dict:
 
 
 def evaluate_world_model(
-    model: DiffusionWorldModel,
+    model: WorldModel,
     data_path: str,
     cfg: EvalConfig,
     out_dir: Path,
@@ -79,6 +81,7 @@ def evaluate_world_model(
     K, H = model.context_length, cfg.horizon
     g = torch.Generator(device=model.device).manual_seed(cfg.seed)
     clips = SegmentDataset(data_path, K, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    check_dataset(model, clips.store)
     if len(clips) == 0:
         raise ValueError(f"{data_path}: no held-out window of {K + H} frames; collect longer/more episodes")
     subset = Subset(clips, _spread(len(clips), cfg.max_clips))
@@ -111,8 +114,9 @@ def evaluate_world_model(
 
 
 def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig, g) -> ControllabilityResult:
-    """Same context, two action sequences (the real ones and their mirror image), real futures of both by
-    replaying the env from the recorded state of the last context frame."""
+    """Same context, two action sequences (the real ones, and each id shifted by n//2 modulo n: another action
+    at every step; for CartPole's two actions, left <-> right), real futures of both by replaying the env from
+    the recorded state of the last context frame."""
     K, H = model.context_length, cfg.horizon
     idx = _spread(len(clips), cfg.controllability_clips)
     batch = _collate([clips[i] for i in idx])
@@ -125,7 +129,8 @@ def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: Pix
         states.append(torch.as_tensor(st[start + K - 1]))
     states = torch.stack(states)
     acts_a = batch["actions"][:, K - 1 : K - 1 + H]
-    acts_b = (model.action_spec.n - 1) - acts_a  # mirror: left <-> right for CartPole
+    n = model.action_spec.n
+    acts_b = (acts_a + n // 2) % n
     replay = StateReplay(env_cfg)
     gt_a, gt_b = replay(states, acts_a), replay(states, acts_b)
     replay.close()
@@ -142,11 +147,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = DiffusionWorldModel.from_pretrained(args.model)
+    from vidworld.world_models import load_world_model
+
+    if args.horizon < 1:
+        raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
+    if args.max_clips < 1:
+        raise ValueError(f"--max-clips must be >= 1, got {args.max_clips}")
+    check_input_dir(args.model, "--model")
+    out = check_output_dir(args.out if args.out else Path(args.model).parent / "eval", "--out")
+    model = load_world_model(args.model)
     data = args.data or model.meta.get("dataset")
     if not data:
         raise ValueError("the model does not record its dataset; pass --data")
-    out = Path(args.out) if args.out else Path(args.model).parent / "eval"
     cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed)
     report = evaluate_world_model(
         model, data, cfg, out, model.meta.get("val_fraction", 0.1), model.meta.get("split_seed", 0)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from vidworld.planning.cem import PlanResult
+from vidworld.protocol import PixelDecoder
 
 
 def _as_frame(frame) -> Tensor:
@@ -124,5 +125,7 @@ class MPCAgent:
         if not plans:
             raise RuntimeError("no plan recorded yet (act() first; record=True keeps all of them)")
         latents = plans[index].latents
-        decode_from = getattr(self.model, "decode_from", None)  # relative to the real frame it started from
-        return decode_from(self._roots[index], latents) if decode_from else self.model.decode(latents)
+        if not isinstance(self.model, PixelDecoder):
+            raise ValueError(f"imagined_frames() needs a model that decodes frames; {type(self.model).__name__} "
+                             "is not a PixelDecoder")
+        return self.model.decode_from(self._roots[index], latents)  # relative to the real frame it started from

@@ -19,7 +19,7 @@ it is a sequence the model actually imagined, so its return and latents are real
 
 Objective of a candidate a_{0:H}, rolled out from the root state (the batch-1 state `plan` receives):
 
-    G = sum_t discount^t * alive_t * reward_t  +  discount^H * alive_H * value_fn(latent_H)
+    G = sum_t discount^t * alive_t * reward_t  +  discount^H * alive_H * value_fn(state_H)
     alive_0 = 1,  alive_{t+1} = alive_t * (1 - termination_prob_t)
 
 The reward of the transition that terminates still counts (gymnasium's CartPole pays it too); the soft
@@ -32,7 +32,7 @@ samples measures how unsure it is about that future, so a positive penalty steer
 branches whose outcome the model cannot predict even when their mean return is the same (risk-averse MPC,
 in the spirit of PETS' trajectory sampling, Chua et al. 2018). The samples must really differ: a 1-step
 diffusion sampler returns the posterior mean from pure noise, so its M "samples" are nearly equal and the
-penalty measures nothing (`vidworld plan` warns); with the 2-step default, 16 candidates x 2 samples with
+penalty measures nothing (loading a diffusion model with `sampler_steps=1` warns); with the 2-step default, 16 candidates x 2 samples with
 penalty 0.5 beat 32 candidates x 1 sample on the demo's CartPole model (136.0 vs 111.8 mean return).
 """
 
@@ -230,7 +230,7 @@ class CEMPlanner:
             disc *= self.cfg.discount
             latents.append(out.latent)
         if self.value_fn is not None:  # bootstrap beyond the horizon (as TD-MPC / MuZero's n-step target)
-            ret = ret + disc * alive * self.value_fn(latents[-1]).detach().float().cpu().reshape(P * M)
+            ret = ret + disc * alive * self.value_fn(s).detach().float().cpu().reshape(P * M)
         return ret.view(P, M), latents
 
     def plan(self, state, generator: torch.Generator | None = None) -> PlanResult:

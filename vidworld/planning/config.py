@@ -1,9 +1,11 @@
-"""Settings of `vidworld plan` and the demo's planning stage (YAML section `plan`)."""
+"""Settings of `vidworld plan` and the demo's planning stage (YAML section `plan`), range-checked when built
+(see train/config.py); the nested `cem` section is checked by CEMConfig itself."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vidworld.config import MAX_SEED, check_field
 from vidworld.planning.cem import CEMConfig
 from vidworld.precision import PRECISIONS
 
@@ -21,7 +23,6 @@ class PlanConfig:
     cem: CEMConfig = field(default_factory=_default_cem)
     use_value: bool = True  # the model's learned value (if it has one) as the terminal value of a plan
     mcts_simulations: int = 32
-    sampler_steps: int = 0  # denoiser steps per imagined step while planning (0 = the model's own setting)
     precision: str = "auto"  # "auto" (bf16 where the hardware has it natively) | "fp32" | "bf16"
     episodes: int = 5  # real-env episodes to evaluate
     max_episode_steps: int = 500  # real-env cap (CartPole-v1's own limit is 500)
@@ -30,14 +31,8 @@ class PlanConfig:
     video: bool = True  # save one episode with the planner's imagined best future beside the real frame
 
     def __post_init__(self) -> None:
-        if self.planner not in ("cem", "mppi", "mcts"):
-            raise ValueError(f"plan.planner must be 'cem', 'mppi' or 'mcts', got {self.planner!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"plan.precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.sampler_steps < 0:
-            raise ValueError(
-                f"plan.sampler_steps must be >= 0 (0 = the model's own), got {self.sampler_steps}"
-            )
+        check_field(self, "planner", one_of=("cem", "mppi", "mcts"))
+        check_field(self, "precision", one_of=PRECISIONS)
         for name in ("episodes", "max_episode_steps", "random_episodes", "mcts_simulations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"plan.{name} must be >= 1, got {getattr(self, name)}")
+            check_field(self, name, ge=1)
+        check_field(self, "seed", ge=0, lt=MAX_SEED)

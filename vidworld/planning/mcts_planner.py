@@ -23,9 +23,8 @@ def mcts_policy(
     state,
     num_simulations: int,
     *,
-    value_fn: Callable[[Tensor], Tensor] | None = None,
-    prior_fn: Callable[[Tensor], Tensor] | None = None,
-    root_latent: Tensor | None = None,
+    value_fn: Callable[[Any], Tensor] | None = None,
+    prior_fn: Callable[[Any], Tensor] | None = None,
     discount: float = 0.997,
     generator: torch.Generator | None = None,
     **search_kwargs,
@@ -33,11 +32,10 @@ def mcts_policy(
     """MCTS over a protocol world model from a batch-B `state` (B independent roots).
 
     Edges: reward = StepOut.reward; discount = discount * (1 - termination_prob), so nothing is bootstrapped
-    past a predicted episode end. value_fn(latent [B, ...]) -> [B] and prior_fn(latent) -> logits [B, A]
-    evaluate a node from the StepOut.latent that produced it; without them a node's value is 0 and its
-    prior uniform (pure reward lookahead, fine for a model with no value head). The protocol has no "latent
-    of a state", so the root is evaluated only if `root_latent` [B, ...] is given (else value 0, uniform
-    prior). `generator` drives both the model's sampling noise and the search's own randomness.
+    past a predicted episode end. value_fn(state) -> [B] and prior_fn(state) -> logits [B, A] evaluate a
+    node (the root included) from its model state, e.g. a ValuePredictor's `value` or a policy on
+    `features(state)`; without them a node's value is 0 and its prior uniform (pure reward lookahead, fine
+    for a model with no value head). `generator` drives both the model's sampling noise and the search's own randomness.
     Extra keyword arguments go to `search` (max_depth, pb_c_init, dirichlet_fraction, temperature, ...).
     """
     spec = model.action_spec
@@ -45,26 +43,20 @@ def mcts_policy(
         raise ValueError(f"MCTS needs discrete actions, the model's ActionSpec is {spec.kind!r}")
     B, A = state_batch_size(state), spec.n
 
-    def evaluate(latent: Tensor | None) -> tuple[Tensor, Tensor]:
-        value = (
-            value_fn(latent).float().reshape(B)
-            if value_fn is not None and latent is not None
-            else torch.zeros(B)
-        )
-        logits = (
-            prior_fn(latent).float() if prior_fn is not None and latent is not None else torch.zeros(B, A)
-        )
+    def evaluate(node_state) -> tuple[Tensor, Tensor]:
+        value = value_fn(node_state).float().cpu().reshape(B) if value_fn is not None else torch.zeros(B)
+        logits = prior_fn(node_state).float().cpu() if prior_fn is not None else torch.zeros(B, A)
         return value, logits
 
     def recurrent_fn(embedding, actions: Tensor) -> tuple[RecurrentOutput, Any]:
         embedding, out = model.step(embedding, actions, generator=generator)
-        value, logits = evaluate(out.latent)
+        value, logits = evaluate(embedding)
         disc = discount * (1.0 - out.termination_prob.float())
         return RecurrentOutput(
             reward=out.reward.float(), discount=disc, prior_logits=logits, value=value
         ), embedding
 
-    value, logits = evaluate(root_latent)
+    value, logits = evaluate(state)
     return search(
         RootOutput(logits, value, state), recurrent_fn, num_simulations, generator=generator, **search_kwargs
     )

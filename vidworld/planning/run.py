@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,10 @@ from vidworld.planning.agent import MPCAgent
 from vidworld.planning.cem import CEMPlanner
 from vidworld.planning.config import PlanConfig
 from vidworld.planning.mcts_planner import MCTSPlanner
+from vidworld.paths import check_input_dir, check_output_dir
 from vidworld.precision import PRECISIONS, inference_autocast, resolve_precision
+from vidworld.protocol import value_function
+from vidworld.world_models.compat import check_env
 
 
 class CountingModel:
@@ -44,9 +46,6 @@ class CountingModel:
             raise AttributeError(name)
         return getattr(self.model, name)
 
-    def value_fn(self):
-        """The wrapped model's learned value function, or None."""
-        return self.model.value if getattr(self.model, "value_head", None) is not None else None
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,15 @@ def env_config_for(model, max_episode_steps: int) -> PixelEnvConfig:
     return PixelEnvConfig(id=env_id, frame_size=model.frame_size, max_episode_steps=max_episode_steps)
 
 
+def check_env_matches(model, env_cfg: PixelEnvConfig) -> None:
+    """The real env must take the model's actions and give its frame size, else planning is meaningless."""
+    env = make_pixel_env(env_cfg, seed=0)
+    try:
+        check_env(model, env_cfg.id, env.action_space, env.observation_space.shape)
+    finally:
+        env.close()
+
+
 def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStats:
     env = make_pixel_env(env_cfg, seed=seed)
     rets, lens = [], []
@@ -114,7 +122,7 @@ def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStat
 
 
 def make_planner(model: CountingModel, cfg: PlanConfig):
-    value_fn = model.value_fn() if cfg.use_value else None
+    value_fn = value_function(model.model) if cfg.use_value else None
     if cfg.planner in ("cem", "mppi"):
         return CEMPlanner(model, replace(cfg.cem, mode=cfg.planner), value_fn=value_fn)
     if cfg.planner == "mcts":
@@ -133,16 +141,7 @@ def _video_frame(real: np.ndarray, imagined: torch.Tensor, picks: list[int], ups
 
 def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Path | None, progress: bool = True):
     """Returns (EpisodeStats, seconds per action, transitions per second, transitions per decision, video)."""
-    if cfg.sampler_steps > 0 and hasattr(model, "with_sampler"):
-        model = model.with_sampler(replace(model.sampler_config, num_steps=cfg.sampler_steps))
-    steps = getattr(getattr(model, "sampler_config", None), "num_steps", None)
-    if cfg.planner in ("cem", "mppi") and cfg.cem.uncertainty_samples > 1 and steps == 1:
-        warnings.warn(
-            "uncertainty_samples > 1 with a 1-step sampler: one denoiser call returns the posterior mean, so "
-            "the samples barely differ and the uncertainty penalty has nothing to measure; use >= 2 steps",
-            stacklevel=2,
-        )
-    device = getattr(model, "device", torch.device("cpu"))
+    device = model.device
     counting = CountingModel(model)
     planner = make_planner(counting, cfg)
     env = make_pixel_env(env_cfg, seed=cfg.seed)
@@ -185,10 +184,11 @@ def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Pat
 
 def evaluate_planning(model, cfg: PlanConfig, out_dir: Path | None, progress: bool = True) -> PlanReport:
     env_cfg = env_config_for(model, cfg.max_episode_steps)
+    check_env_matches(model, env_cfg)
     random_stats = run_random(env_cfg, cfg.random_episodes, cfg.seed)
     video_path = out_dir / "plan_episode" if (out_dir is not None and cfg.video) else None
     stats, per_action, tps, tpd, video = run_planner(model, cfg, env_cfg, video_path, progress)
-    precision = resolve_precision(cfg.precision, getattr(model, "device", torch.device("cpu")))
+    precision = resolve_precision(cfg.precision, model.device)
     report = PlanReport(cfg.planner, stats, random_stats, per_action, 1.0 / max(per_action, 1e-9), tps, tpd,
                         precision, video)
     if out_dir is not None:
@@ -208,8 +208,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--uncertainty-samples", type=int, default=None)
     p.add_argument("--uncertainty-penalty", type=float, default=None)
-    p.add_argument("--sampler-steps", type=int, default=PlanConfig.sampler_steps,
-                   help="denoiser steps per imagined step while planning (0 = the model's own setting)")
+    p.add_argument("--sampler-steps", type=int, default=None,
+                   help="diffusion models: denoiser steps per imagined step while planning (default: the "
+                        "model's own setting); a load-time override of that model kind")
     p.add_argument("--precision", choices=PRECISIONS, default=PlanConfig.precision,
                    help="planning arithmetic: auto = bf16 where the hardware runs it natively")
     p.add_argument("--seed", type=int, default=PlanConfig.seed)
@@ -218,9 +219,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidworld.world_model import DiffusionWorldModel
+    from vidworld.world_models import load_world_model
 
-    model = DiffusionWorldModel.from_pretrained(args.model)
+    check_input_dir(args.model, "--model")
+    overrides = {} if args.sampler_steps is None else {"sampler_steps": args.sampler_steps}
+    model = load_world_model(args.model, **overrides)
     cem_over = {k: getattr(args, k) for k in ("horizon", "population", "iterations", "uncertainty_samples",
                                              "uncertainty_penalty") if getattr(args, k) is not None}
     base = PlanConfig()
@@ -228,10 +231,10 @@ def run(args: argparse.Namespace) -> int:
     if cem.elites > cem.population:
         cem = replace(cem, elites=max(1, cem.population // 8))
     cfg = replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
-                  max_episode_steps=args.max_episode_steps, sampler_steps=args.sampler_steps, seed=args.seed,
+                  max_episode_steps=args.max_episode_steps, seed=args.seed,
                   precision=args.precision,
                   video=not args.no_video)
-    out = Path(args.out) if args.out else Path(args.model).parent / "plan"
+    out = check_output_dir(args.out if args.out else Path(args.model).parent / "plan", "--out")
     report = evaluate_planning(model, cfg, out)
     print(report.table())
     print(f"outputs in {out}")

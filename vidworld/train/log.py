@@ -11,10 +11,28 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from vidworld.atomic import atomic_write_text
+
 
 def append_log(path: Path, row: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop rows logged after `step` (and a torn last line from a kill mid-write): on resume from the
+    checkpoint at `step` those steps are run again and would otherwise be logged twice."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if isinstance(row, dict) and int(row.get("step", 0)) <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(f"{line}\n" for line in keep))
 
 
 class WindowMean:
@@ -28,6 +46,14 @@ class WindowMean:
         for k, v in values.items():
             self._sums[k] += float(v)
             self._counts[k] += 1
+
+    def state_dict(self) -> dict:
+        """Checkpointed with the training state, so a window cut by a kill resumes with its partial sums."""
+        return {"sums": dict(self._sums), "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._sums = defaultdict(float, state["sums"])
+        self._counts = defaultdict(int, state["counts"])
 
     def pop(self) -> dict[str, float]:
         out = {k: self._sums[k] / self._counts[k] for k in self._sums}

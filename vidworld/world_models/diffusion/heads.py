@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
-from vidworld.models.blocks import Downsample, ResBlock, action_embedding, group_norm
+from vidworld.world_models.diffusion.blocks import Downsample, ResBlock, action_embedding, group_norm
 
 
 @dataclass

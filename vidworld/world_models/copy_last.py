@@ -1,18 +1,33 @@
-"""Reference world models that every learned model must beat.
+"""The trivial member of the world-model family (kind "copy_last"), the reference every model must beat.
 
 `CopyLastFrameModel` predicts that nothing ever changes: the last context frame repeats forever, reward 0,
 no termination. It is the "copy last frame" reference of video prediction papers (a model that has learned
-nothing about dynamics scores exactly this), and a tiny protocol-conforming model for tests.
+nothing about dynamics scores exactly this). It is a full protocol model: it saves and loads as a folder,
+so evaluation, the simulator and the planners treat it like any other kind.
+
+    model = CopyLastFrameModel(ActionSpec(n=2), context_length=4, frame_size=64)
+    model.save_pretrained("runs/copy_last")          # load_world_model("runs/copy_last") gives it back
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from vidworld.atomic import atomic_folder
 from vidworld.protocol import ActionSpec, StepOut
+from vidworld.world_models.folder import read_model_info
+
+KIND = "copy_last"
+FORMAT_VERSION = 1
+FEATURE_SIDE = 8  # features: the kept frame average-pooled to 8x8 RGB in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -29,12 +44,43 @@ class CopyLastFrameModel:
     latents and returns uint8 [B, 3, H, W].
     """
 
-    def __init__(self, action_spec: ActionSpec, context_length: int, frame_size: int | None = None):
+    def __init__(self, action_spec: ActionSpec, context_length: int, frame_size: int | None = None,
+                 meta: dict | None = None):
+        """frame_size None accepts frames of any square size (tests); a saved model should name it."""
         if context_length < 1:
             raise ValueError(f"context_length must be >= 1, got {context_length}")
         self.action_spec = action_spec
         self.context_length = context_length
         self.frame_size = frame_size
+        self.meta = dict(meta or {})
+        self.feature_dim = 3 * FEATURE_SIDE * FEATURE_SIDE
+        self.device = torch.device("cpu")
+
+    def features(self, state: CopyLastState) -> Tensor:
+        """[B, 192]: the kept frame average-pooled to 8x8, RGB in [0, 1]."""
+        x = state.frame.float() / 255.0
+        return F.adaptive_avg_pool2d(x, FEATURE_SIDE).flatten(1)
+
+    def decode_from(self, state: CopyLastState, latents: Tensor) -> Tensor:
+        """StepOut.latent's [N, 3, H, W] (the frame in [0, 1]) -> uint8 [N, 3, H, W]."""
+        return self.decode(latents)
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        with atomic_folder(path) as tmp:
+            info = {"format_version": FORMAT_VERSION, "kind": KIND, "context_length": self.context_length,
+                    "frame_size": self.frame_size, "action_spec": dataclasses.asdict(self.action_spec),
+                    "meta": self.meta}
+            (tmp / "world_model.json").write_text(json.dumps(info, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> CopyLastFrameModel:
+        info = read_model_info(Path(path), KIND, FORMAT_VERSION)
+        try:
+            spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
+            return cls(spec, int(info["context_length"]), info.get("frame_size"), info.get("meta", {}))
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{Path(path) / 'world_model.json'}: missing or malformed field ({e}); expected "
+                             "action_spec, context_length, frame_size") from None
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> CopyLastState:
         """context_frames uint8 [B, K, 3, H, W], context_actions long [B, K-1] -> state."""

@@ -1,31 +1,24 @@
 """Stage 2: train the denoiser (EDM loss with context noise augmentation) and the reward/termination
-heads on cached VAE latents, with accelerate and an EMA of the denoiser. Reads top to bottom."""
+heads on cached VAE latents, with an EMA of the denoiser, by the shared loop (`vidworld.train.loop`)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers.training_utils import EMAModel
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from vidworld.models.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
-from vidworld.models.heads import HeadsConfig, RewardTerminationHead, heads_loss
-from vidworld.models.value import ValueConfig, ValueHead, discounted_returns
-from vidworld.train.checkpoint import (
-    GeneratorState,
-    TrainProgress,
-    make_accelerator,
-    resume_if_possible,
-    save_checkpoint,
-)
+from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.config import TrainConfig
 from vidworld.train.episodes import Episodes, WindowSampler
-from vidworld.train.log import WindowMean, append_log
-from vidworld.train.optim import adamw, lr_at, set_lr
+from vidworld.train.loop import Stage, train_loop
+from vidworld.train.optim import adamw
+from vidworld.world_models.diffusion.config import DiffusionConfig
+from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
+from vidworld.world_models.diffusion.heads import HeadsConfig, RewardTerminationHead, heads_loss
+from vidworld.world_models.diffusion.value import ValueHead, discounted_returns
 
 
 class DynamicsModule(nn.Module):
@@ -75,103 +68,51 @@ class DynamicsResult:
 def train_dynamics(
     latents: Episodes,
     num_actions: int,
-    dcfg: DenoiserConfig,
-    hcfg: HeadsConfig,
-    cfg: TrainConfig,
     context_length: int,
+    dcfg: DiffusionConfig,
+    cfg: TrainConfig,
     stage_dir: Path,
     resume: bool = False,
     progress: bool = True,
-    vcfg: ValueConfig | None = None,
 ) -> DynamicsResult:
     """`latents.obs` are normalised latents [N, c, h, w]. Checkpoints go to stage_dir/checkpoints."""
     stage_dir.mkdir(parents=True, exist_ok=True)
     acc = make_accelerator(cfg, stage_dir, log_dir=stage_dir / "tb")
     torch.manual_seed(cfg.seed)
-    c = latents.obs.shape[1]
-    denoiser = ActionDenoiser(
-        latent_channels=c,
-        context_length=context_length,
-        num_actions=num_actions,
-        channels=tuple(dcfg.channels),
-        blocks_per_level=dcfg.blocks_per_level,
-        cond_dim=dcfg.cond_dim,
-        action_embed_dim=dcfg.action_embed_dim,
-        sigma_data=dcfg.sigma_data,
-        predict_delta=dcfg.predict_delta,
-        delta_scale=delta_scale(latents) if dcfg.predict_delta else 1.0,
-    )
-    heads = RewardTerminationHead(
-        latent_channels=c,
-        context_length=context_length,
-        num_actions=num_actions,
-        channels=tuple(hcfg.channels),
-        cond_dim=hcfg.cond_dim,
-    )
-    value, returns = None, None
-    if vcfg is not None and vcfg.enabled:
-        value = ValueHead(latent_channels=c, channels=tuple(vcfg.channels), discount=vcfg.discount)
+    vcfg = dcfg.value
+    denoiser = dcfg.build_denoiser(context_length, num_actions,
+                                   delta_scale(latents) if dcfg.denoiser.predict_delta else 1.0)
+    heads = dcfg.build_heads(context_length, num_actions)
+    value, returns = dcfg.build_value(), None
+    if value is not None:
         returns = discounted_returns(latents.rewards, latents.terminated, latents.lengths, vcfg.discount)
         with torch.no_grad():  # start at the mean return rather than regress ~10s up from 0
             value.out.bias.fill_(float(returns.mean()))
-    module = DynamicsModule(denoiser, heads, dcfg, hcfg, value, vcfg.loss_weight if vcfg else 0.0)
+    module = DynamicsModule(denoiser, heads, dcfg.denoiser, dcfg.heads, value, vcfg.loss_weight)
     opt = adamw(module.parameters(), cfg.dynamics_lr, cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
     ema = EMAModel(acc.unwrap_model(module).denoiser.parameters(), decay=cfg.ema_decay)
     ema.to(acc.device)
-    prog = TrainProgress()
-    gen = torch.Generator().manual_seed(cfg.seed + 7919 * acc.process_index)
-    acc.register_for_checkpointing(prog, ema, GeneratorState(gen))
-    if resume_if_possible(acc, resume):
-        acc.print(f"[dynamics] resumed at step {prog.step}")
-    if acc.log_with:
-        acc.init_trackers("dynamics")
     sampler = WindowSampler(latents, context_length, pad_starts=cfg.pad_episode_starts)
-    log_file = stage_dir / "log.jsonl"
-    total = cfg.dynamics_steps
-    bar = tqdm(total=total, initial=prog.step, desc="train dynamics", disable=not (progress and acc.is_main_process))
-    t0, n0 = time.perf_counter(), prog.step
-    window = WindowMean()
-    while prog.step < total:
-        set_lr(opt, lr_at(prog.step, cfg.dynamics_lr, cfg.warmup_steps, total))
-        with acc.accumulate(module):
-            b = sampler.sample(cfg.dynamics_batch_size, gen)
-            loss, logs = module(
-                b.context.to(acc.device),
-                b.actions.to(acc.device),
-                b.target.to(acc.device),
-                b.reward.to(acc.device),
-                b.terminated.to(acc.device),
-                returns[b.target_index].to(acc.device) if returns is not None else None,
-            )
-            acc.backward(loss)
-            if acc.sync_gradients and cfg.grad_clip > 0:
-                acc.clip_grad_norm_(module.parameters(), cfg.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        if not acc.sync_gradients:
-            continue
-        ema.step(acc.unwrap_model(module).denoiser.parameters())
-        prog.step += 1
-        bar.update(1)
-        window.add(loss=loss.detach(), **logs)
-        if prog.step % cfg.log_every == 0 or prog.step == total:
-            row = {"stage": "dynamics", "step": prog.step, **window.pop()}
-            bar.set_postfix(denoise=f"{row['denoise']:.4f}", term=f"{row['term_bce']:.3f}")
-            if acc.log_with:
-                acc.log(row, step=prog.step)
-            if acc.is_main_process:
-                append_log(log_file, row)
-        if prog.step % cfg.checkpoint_every == 0 or prog.step == total:
-            save_checkpoint(acc, prog.step, cfg.keep_checkpoints)
-    bar.close()
-    rate = (prog.step - n0) * cfg.dynamics_batch_size * acc.num_processes / max(time.perf_counter() - t0, 1e-9)
-    acc.wait_for_everyone()
+
+    def batch_loss(gen: torch.Generator) -> tuple[Tensor, dict]:
+        b = sampler.sample(cfg.dynamics_batch_size, gen)
+        return module(
+            b.context.to(acc.device),
+            b.actions.to(acc.device),
+            b.target.to(acc.device),
+            b.reward.to(acc.device),
+            b.terminated.to(acc.device),
+            returns[b.target_index].to(acc.device) if returns is not None else None,
+        )
+
+    stage = Stage("dynamics", cfg.dynamics_steps, cfg.dynamics_batch_size, cfg.dynamics_lr,
+                  postfix=(("denoise", "denoise", ".4f"), ("term", "term_bce", ".3f")))
+    res = train_loop(acc, module, opt, stage, cfg, batch_loss, resume=resume, progress=progress,
+                     checkpointables=(ema,), after_step=lambda: ema.step(acc.unwrap_model(module).denoiser.parameters()))
     unwrapped: DynamicsModule = acc.unwrap_model(module)
     final_denoiser = unwrapped.denoiser
     ema.copy_to(final_denoiser.parameters())  # ship the EMA weights (the trained ones are in checkpoints)
-    for tracker in acc.trackers:  # not acc.end_training(): it also destroys the process group
-        tracker.finish()
     value_head = unwrapped.value.eval() if unwrapped.value is not None else None
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
-                          samples_per_s=rate)
+                          samples_per_s=res.samples_per_s)

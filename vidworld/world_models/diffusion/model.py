@@ -1,12 +1,14 @@
 """DiffusionWorldModel: the world-model protocol over VAE + EDM denoiser + reward/termination heads.
 
-    model = DiffusionWorldModel.from_pretrained("runs/demo/model")
+    model = load_world_model("runs/demo/model", sampler_steps=3)  # kind "diffusion"; overrides: see from_pretrained
     state = model.init(frames [B, K, 3, H, W] uint8, actions [B, K-1] long)
     state, out = model.step(state, actions [B], generator=g)     # out.latent [B, c, h, w]
     frames = model.decode(state)                                  # uint8 [B, 3, H, W]
+    feats = model.features(state)                                 # [B, feature_frames * c * h * w]
 
-One folder holds everything: `vae/`, `denoiser/`, `heads/` (diffusers save_pretrained) and
-`world_model.json` (sampler, action space, frame size, provenance).
+One folder holds everything: `vae/`, `denoiser/`, `heads/`, optionally `value/` (diffusers save_pretrained)
+and `world_model.json` (kind, format version, sampler, action space, provenance). Capabilities (see
+`vidworld.protocol`): PixelDecoder, ValuePredictor, LatentObserver, TeacherForcedHeads, Autoencoder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +25,20 @@ import torch
 from torch import Tensor, nn
 
 from vidworld.atomic import atomic_folder
-from vidworld.diffusion.sampler import EDMSampler, SamplerConfig
-from vidworld.models.denoiser import ActionDenoiser, from_target
-from vidworld.models.heads import RewardTerminationHead
-from vidworld.models.vae import FrameVAE, frames_to_unit, unit_to_frames
-from vidworld.models.value import ValueHead
+from vidworld.world_models.diffusion.sampler import EDMSampler, SamplerConfig
+from vidworld.world_models.diffusion.denoiser import ActionDenoiser, from_target
+from vidworld.world_models.diffusion.heads import RewardTerminationHead
+from vidworld.world_models.diffusion.vae import FrameVAE, frames_to_unit, unit_to_frames
+from vidworld.world_models.diffusion.value import ValueHead
 from vidworld.protocol import ActionSpec, StepOut
+from vidworld.world_models.folder import load_part, read_model_info
 
-FORMAT_VERSION = 1
+KIND = "diffusion"
+FORMAT_VERSION = 2  # 1: kind "vidworld.DiffusionWorldModel" (same parts; loads unchanged)
 PARTS = ("vae", "denoiser", "heads")
+# What `features(state)` reads: the newest latents, flattened. Two frames carry velocity (one frame of
+# CartPole cannot tell which way the pole swings); more add little over the context the denoiser sees.
+FEATURE_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,12 @@ class DiffusionWorldModel(nn.Module):
         self.frame_size: int = vae.config.frame_size
         s = vae.latent_size
         self.latent_shape: tuple[int, int, int] = (vae.config.latent_channels, s, s)
+        self.feature_frames = min(FEATURE_FRAMES, self.context_length)
+        self.feature_dim: int = self.feature_frames * vae.config.latent_channels * s * s
+
+    @property
+    def has_value(self) -> bool:
+        return self.value_head is not None
 
     def with_sampler(self, sampler: SamplerConfig) -> DiffusionWorldModel:
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
@@ -93,12 +107,21 @@ class DiffusionWorldModel(nn.Module):
         )
 
     @torch.no_grad()
-    def value(self, latent: Tensor) -> Tensor:
-        """Learned state value of latents [B, c, h, w] -> [B] (the data policy's discounted return);
+    def value(self, state: LatentState) -> Tensor:
+        """Learned value of each state's newest latent -> [B] (the data policy's discounted return);
         planners use it as a terminal value. Raises if the model was trained without a value head."""
         if self.value_head is None:
             raise ValueError("this world model has no value head (trained with value.enabled=false)")
+        latent = state.latents[:, -1]
         return self.value_head(latent.to(self.device)).to(latent.dtype)
+
+    def latent(self, state: LatentState) -> Tensor:
+        """The newest frame's normalised VAE latent [B, c, h, w]."""
+        return state.latents[:, -1]
+
+    def features(self, state: LatentState) -> Tensor:
+        """[B, feature_dim]: the newest `feature_frames` latents, flattened (oldest first)."""
+        return state.latents[:, -self.feature_frames :].flatten(1).float()
 
     @property
     def device(self) -> torch.device:
@@ -192,11 +215,12 @@ class DiffusionWorldModel(nn.Module):
         return from_target(self.denoiser.config, x, clean_ctx)
 
     @torch.no_grad()
-    def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> tuple[Tensor, Tensor]:
-        """(reward [B], termination_prob [B]) of taking `actions` [B] in `state` and landing in `next_latent`."""
+    def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> StepOut:
+        """Reward and termination of taking `actions` [B] in `state` and landing in `next_latent` [B, c, h, w]."""
         acts = self._actions_window(state, actions)
         reward, logit = self.heads(state.latents, acts, next_latent.to(self.device))
-        return reward, torch.sigmoid(logit)
+        prob = torch.sigmoid(logit)
+        return StepOut(latent=next_latent, reward=reward, terminated=prob > 0.5, termination_prob=prob)
 
     @torch.no_grad()
     def step(
@@ -225,7 +249,7 @@ class DiffusionWorldModel(nn.Module):
                 self.value_head.save_pretrained(tmp / "value", safe_serialization=True)
             info = {
                 "format_version": FORMAT_VERSION,
-                "kind": "vidworld.DiffusionWorldModel",
+                "kind": KIND,
                 "sampler": dataclasses.asdict(self.sampler_config),
                 "action_spec": dataclasses.asdict(self.action_spec),
                 "meta": self.meta,
@@ -235,35 +259,47 @@ class DiffusionWorldModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, sampler: SamplerConfig | None = None, device: str | torch.device = "cpu"
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        sampler: SamplerConfig | None = None,
+        sampler_steps: int | None = None,
     ) -> DiffusionWorldModel:
-        """Load a folder written by `save_pretrained`; `sampler` overrides the saved sampler settings."""
+        """Load a folder written by `save_pretrained` (use `vidworld.world_models.load_world_model`).
+
+        Load-time overrides: `sampler` replaces the saved sampler settings; `sampler_steps` (>= 1) changes
+        only the number of denoiser calls per imagined step (e.g. 1 to plan faster, at a cost: a 1-step
+        sampler returns the posterior mean and two samples of it barely differ)."""
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"world model folder not found: {path}")
-        info_file = path / "world_model.json"
-        if not info_file.is_file():
-            raise ValueError(f"{path} is not a vidworld world model: missing world_model.json")
-        info = json.loads(info_file.read_text())
-        if info.get("kind") != "vidworld.DiffusionWorldModel":
-            raise ValueError(f"{info_file}: kind {info.get('kind')!r} is not 'vidworld.DiffusionWorldModel'")
+        info = read_model_info(path, KIND, FORMAT_VERSION)
         missing = [p for p in PARTS if not (path / p).is_dir()]
         if missing:
             raise ValueError(f"world model folder {path} is missing part(s) {missing}; expected {list(PARTS)}")
         parts = {
-            "vae": FrameVAE.from_pretrained(path / "vae"),
-            "denoiser": ActionDenoiser.from_pretrained(path / "denoiser"),
-            "heads": RewardTerminationHead.from_pretrained(path / "heads"),
+            "vae": load_part(FrameVAE, path / "vae"),
+            "denoiser": load_part(ActionDenoiser, path / "denoiser"),
+            "heads": load_part(RewardTerminationHead, path / "heads"),
         }
         if (path / "value").is_dir():
-            parts["value"] = ValueHead.from_pretrained(path / "value")
-        spec = info["action_spec"]
-        spec["shape"] = tuple(spec.get("shape", ()))
-        model = cls(
-            **parts,
-            sampler=sampler or SamplerConfig(**info["sampler"]),
-            action_spec=ActionSpec(**spec),
-            meta=info.get("meta", {}),
-            decode_relative=info.get("decode_relative", True),
-        )
+            parts["value"] = load_part(ValueHead, path / "value")
+        try:
+            spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
+            saved_sampler = SamplerConfig(**info["sampler"])
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"{path / 'world_model.json'}: missing or malformed 'action_spec'/'sampler' "
+                             f"({type(e).__name__}: {e}); expected the fields save_pretrained writes") from None
+        sampler = sampler or saved_sampler
+        if sampler_steps is not None:
+            if int(sampler_steps) < 1:
+                raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
+            sampler = dataclasses.replace(sampler, num_steps=int(sampler_steps))
+            if sampler.num_steps == 1:
+                warnings.warn("a 1-step sampler returns the denoiser's posterior mean: samples of the same "
+                              "future barely differ, so uncertainty-aware planning has nothing to measure; "
+                              "use >= 2 steps", stacklevel=2)
+        try:
+            model = cls(**parts, sampler=sampler, action_spec=spec, meta=info.get("meta", {}),
+                        decode_relative=info.get("decode_relative", True))
+        except ValueError as e:
+            raise ValueError(f"world model folder {path}: {e}") from None
         return model.to(device).eval()
