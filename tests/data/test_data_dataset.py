@@ -135,9 +135,9 @@ def test_external_folder_through_the_dataset(tmp_path, synthetic_episode):
 
 
 def test_fixture_dataset_loads(cartpole_fixture):
-    cfg = DatasetConfig(path=str(cartpole_fixture), context_length=4, horizon=1)
-    train = SegmentDataset.from_config(cfg, split="train")
-    val = SegmentDataset.from_config(cfg, split="val")
+    cfg = DatasetConfig(path=str(cartpole_fixture))
+    train = SegmentDataset.from_config(cfg, 4, 1, split="train")
+    val = SegmentDataset.from_config(cfg, 4, 1, split="val")
     assert train.store.env_id == "CartPole-v1" and train.store.frame_size == 64
     assert train.store.action_space == gym.spaces.Discrete(2)
     assert len(train) > 0 and len(val) > 0

@@ -65,7 +65,7 @@ def test_append_validates_its_input(tmp_path, synthetic_episode):
         store.append(ep["frames"][:6], ep["actions"], ep["rewards"], ep["terminated"], ep["truncated"])
     with pytest.raises(DatasetError, match=r"uint8 \[N\+1, 16, 16, 3\].*frame_size 16.*\(7, 8, 8, 3\)"):
         store.append(ep["frames"][:, :8, :8], ep["actions"], ep["rewards"], ep["terminated"], ep["truncated"])
-    with pytest.raises(DatasetError, match=r"actions must lie in \[0, 3\), found 0\.\.5"):
+    with pytest.raises(DatasetError, match=r"append: action 3 \(step 3; actions span 0\.\.5\) is outside the action space in .*manifest.json expects integers in \[0, 3\) \(discrete n=3\)"):
         store.append(ep["frames"], np.arange(6), ep["rewards"], ep["terminated"], ep["truncated"])
     with pytest.raises(DatasetError, match=r"rewards has shape \(5,\), expected \(6,\)"):
         store.append(ep["frames"], ep["actions"], ep["rewards"][:5], ep["terminated"], ep["truncated"])
@@ -129,6 +129,9 @@ def test_crash_between_files_leaves_a_valid_store(tmp_path, synthetic_episode, m
     with pytest.raises(OSError, match="disk full"):
         _append(store, synthetic_episode(5, seed=5))  # its mp4 is written, its npz is not
     monkeypatch.undo()
+    # The failed append removed its mp4 (no orphan for a later repair) but keeps its number used up.
+    assert "ep_000002.mp4" not in os.listdir(tmp_path / "ds" / "episodes")
+    assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["next_episode"] == 3
     again = EpisodeStore.open(tmp_path / "ds")
     assert len(again) == 2
     info = _append(again, synthetic_episode(5, seed=6))

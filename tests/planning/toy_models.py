@@ -42,6 +42,9 @@ class ToyBase:
     def decode_from(self, state, latents: Tensor) -> Tensor:
         return self.decode(latents)
 
+    def save_pretrained(self, path) -> None:
+        raise NotImplementedError(f"{type(self).__name__} is a test-only model with no saved form")
+
 
 @dataclass(frozen=True)
 class CartPoleState:

@@ -6,15 +6,15 @@ how they are written and read, and how they are checked against the frames.
 
 from __future__ import annotations
 
-import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidworld.data.errors import DatasetError
 from vidworld.atomic import atomic_path
+from vidworld.data.errors import DatasetError, first_line
 from vidworld.data.video import VideoReadError
 
 
@@ -66,36 +66,70 @@ def save_npz(path: Path, a: EpisodeArrays) -> None:
         np.savez(f, **arrays)
 
 
-def load_npz(path: Path) -> EpisodeArrays:
+# Keys of a native episode npz (data/README.md); external npz files need only "actions".
+NATIVE_KEYS = ("actions", "rewards", "terminated", "truncated")
+
+
+def _typed(path: Path, key: str, v: np.ndarray, kinds: str, expected: str) -> np.ndarray:
+    """`v` if its dtype kind is one of `kinds` (numpy kind codes: b bool, i/u int, f float)."""
+    if v.dtype.kind not in kinds or v.ndim < 1:
+        raise DatasetError(f"{path}: '{key}' is {v.dtype} {list(v.shape)}; expected {expected}")
+    return v
+
+
+def load_npz(path: Path, native: bool = True) -> EpisodeArrays:
+    """The arrays of one episode. Native files must hold NATIVE_KEYS (frame_sums and state optional);
+    external ones only "actions" (missing rewards -> 0, flags -> False). Any unreadable file, missing key,
+    wrong dtype or non-finite reward raises a one-line DatasetError naming the file and what was expected
+    (actions are checked against the action space by the caller: spaces.check_actions)."""
     if not path.is_file():
-        raise DatasetError(f"missing {path}")
+        raise DatasetError(f"missing {path}: every episode video needs its arrays file beside it")
+    expected = "expected a zip of named arrays, as numpy.savez writes"
     try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DatasetError(f"cannot read {path}: {e}") from None
-    if "actions" not in d:
-        raise DatasetError(f"{path} has no 'actions' array (has {sorted(d)})")
-    n = len(d["actions"])
+        z = np.load(path, allow_pickle=False)
+        if isinstance(z, np.lib.npyio.NpzFile):
+            with z:
+                d = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DatasetError(f"{path} is not a readable .npz ({first_line(e)}); {expected}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} holds a single array, not named arrays; {expected}")
+    required = NATIVE_KEYS if native else ("actions",)
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise DatasetError(f"{path} lacks {missing} (has {sorted(d)}); expected arrays {list(required)}"
+                           + (", optional state and frame_sums (see data/README.md)" if native else ""))
+    actions = _typed(path, "actions", d["actions"], "biuf", "integers [N] or floats [N, *shape]")
+    n = len(actions)
+    rewards = _typed(path, "rewards", d.get("rewards", np.zeros(n, np.float32)), "biuf", "numbers [N]")
+    if not np.isfinite(rewards.astype(np.float64)).all():
+        raise DatasetError(f"{path}: 'rewards' contain NaN or inf; expected finite numbers [N]")
+    flags = {k: _typed(path, k, d.get(k, np.zeros(n, bool)), "biu", "bool [N]") for k in ("terminated", "truncated")}
+    for k, v in flags.items():
+        if v.dtype.kind != "b" and not np.isin(v, (0, 1)).all():
+            raise DatasetError(f"{path}: '{k}' holds values other than 0/1; expected bool [N]")
+    state = _typed(path, "state", d["state"], "biuf", "numbers [N+1, d]") if "state" in d else None
+    sums = _typed(path, "frame_sums", d["frame_sums"], "iu", "int64 [N+1]") if "frame_sums" in d else None
     return EpisodeArrays(
-        actions=d["actions"],
-        rewards=d.get("rewards", np.zeros(n, np.float32)).astype(np.float32),
-        terminated=d.get("terminated", np.zeros(n, bool)).astype(bool),
-        truncated=d.get("truncated", np.zeros(n, bool)).astype(bool),
-        state=d["state"].astype(np.float32) if "state" in d else None,
-        frame_sums=d.get("frame_sums"),
+        actions=actions,
+        rewards=rewards.astype(np.float32),
+        terminated=flags["terminated"].astype(bool),
+        truncated=flags["truncated"].astype(bool),
+        state=None if state is None else state.astype(np.float32),
+        frame_sums=None if sums is None else sums.astype(np.int64),
     )
 
 
 def load_external_arrays(video: Path) -> EpisodeArrays:
     npz, npy = video.with_suffix(".npz"), video.with_suffix(".npy")
     if npz.is_file():
-        a = load_npz(npz)
+        a = load_npz(npz, native=False)
     elif npy.is_file():
         try:
             actions = np.load(npy, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
-            raise DatasetError(f"cannot read {npy}: {e}") from None
+            raise DatasetError(f"{npy} is not a readable .npy array (as numpy.save writes): {first_line(e)}") from None
+        actions = _typed(npy, "actions", np.asarray(actions), "biuf", "integers [N] or floats [N, *shape]")
         n = len(actions)
         a = EpisodeArrays(actions, np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool))
     else:

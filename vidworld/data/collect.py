@@ -4,7 +4,9 @@
 
 `steps` counts agent steps (transitions) of this run. Episodes end on terminated/truncated; when the step
 budget runs out mid-episode, that partial episode is written too, with truncated=True on its last step.
-Collecting again into the same folder appends (numbering continues). The env and the policy are seeded
+Collecting again into the same folder appends (numbering continues); opening it to append first repairs
+what a killed earlier run left (data/recovery.py: unlisted finished episodes are verified and listed, temps
+and unverifiable files removed, their numbers never reused). The env and the policy are seeded
 once per run from (seed, number of the run's first episode): a run is reproducible, and a second run
 with the same seed makes new episodes rather than copies. (Not reseeding every episode matters for ALE,
 where a seeded reset reloads the ROM: ~80 ms.)

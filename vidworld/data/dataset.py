@@ -8,6 +8,13 @@ hash(split_seed, name) < val_fraction, so appending episodes never moves an old 
 (a model trained before and after an append never sees its val episodes). With >= 2 episodes and
 val_fraction > 0 there is at least one val and one train episode.
 
+Corrupt episodes: those the store cannot open (bad header, missing/invalid npz, wrong frame count) are left
+out when the store is opened; those that fail while their frames are decoded (decord error mid-stream, or
+frames whose byte sums differ from the npz's `frame_sums`) are left out by `iter_episodes`. Both are
+warned about, naming the file, and listed in `skipped_episodes` (names; reasons in `skipped_reasons`), per
+split: an episode skipped at open counts in the split its name hashes to, so train + val count each
+once. With skip_corrupt=False both raise DatasetError instead.
+
 Frames are decoded with decord per window (`get_batch`). Readers are opened lazily in each process and
 never pickled or reused across a fork, so the dataset works with `DataLoader(num_workers > 0)`.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,25 +34,30 @@ import torch
 from torch.utils.data import Dataset
 
 from vidworld.data.arrays import check_frame_sums
+from vidworld.data.errors import DatasetError
 from vidworld.data.store import Episode, EpisodeStore
-from vidworld.data.video import FrameReader
+from vidworld.data.video import FrameReader, VideoReadError
 
 
 @dataclass
 class DatasetConfig:
-    """Where the episodes are and how to cut them into windows of context_length + horizon frames."""
+    """Where the episodes are and how they split into train / held-out episodes (YAML section `data`).
+    How long a window is (context_length) belongs to the model (`model.context_length`)."""
 
     path: str = "data/cartpole"
-    context_length: int = 8
-    horizon: int = 1
     val_fraction: float = 0.1
     split_seed: int = 0
 
 
+def _unit_hash(names: list[str], seed: int) -> np.ndarray:
+    """float [E] in [0, 1): a stable hash of (seed, name)."""
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}:{n}".encode()).digest()[:8], "big") / 2.0**64
+                     for n in names])
+
+
 def split_episodes(names: list[str], val_fraction: float, seed: int) -> np.ndarray:
     """bool [E]: True for the episodes that belong to the validation split (see module docstring)."""
-    u = np.array([int.from_bytes(hashlib.sha256(f"{seed}:{n}".encode()).digest()[:8], "big") / 2.0**64
-                  for n in names])
+    u = _unit_hash(names, seed)
     is_val = u < val_fraction
     if len(names) >= 2 and val_fraction > 0:
         if not is_val.any():
@@ -79,25 +92,42 @@ class SegmentDataset(Dataset):
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
         self.store = (path_or_store if isinstance(path_or_store, EpisodeStore)
                       else EpisodeStore.open(path_or_store, skip_corrupt=skip_corrupt))
+        self.skip_corrupt = skip_corrupt
         self.context_length, self.horizon = context_length, horizon
         self.length = context_length + horizon
         self.split = split
         is_val = split_episodes([e.name for e in self.store.episodes], val_fraction, split_seed)
         keep = {"train": ~is_val, "val": is_val, "all": np.ones_like(is_val)}[split]
         self.episode_ids: list[int] = [i for i in range(len(self.store.episodes)) if keep[i]]
-        # Windows per episode: starts 0 .. N+1-L.
-        counts = [max(0, self.store.episodes[i].length + 2 - self.length) for i in self.episode_ids]
-        self._ends = np.cumsum(counts, dtype=np.int64)
+        self._count_windows()
+        # Episodes of this split left out as corrupt: names (what a training summary reports) and reasons.
+        self.skipped_reasons: dict[str, str] = {}
+        skipped_val = _unit_hash([s.name for s in self.store.skipped], split_seed) < val_fraction
+        for s, v in zip(self.store.skipped, skipped_val):
+            if split == "all" or v == (split == "val"):
+                self.skipped_reasons[s.name] = s.reason
         self.max_open_readers = max_open_readers
         self._readers: OrderedDict[int, FrameReader] = OrderedDict()
         self._inherited: list = []
         self._pid = os.getpid()
         self._frames_cache: dict[int, np.ndarray] = {}
 
+    def _count_windows(self) -> None:
+        # Windows per episode: starts 0 .. N+1-L.
+        counts = [max(0, self.store.episodes[i].length + 2 - self.length) for i in self.episode_ids]
+        self._ends = np.cumsum(counts, dtype=np.int64)
+
+    @property
+    def skipped_episodes(self) -> list[str]:
+        """Names of this split's episodes left out as corrupt (when the store was opened, or while
+        `iter_episodes` decoded them); `skipped_reasons[name]` says why."""
+        return list(self.skipped_reasons)
+
     @classmethod
-    def from_config(cls, cfg: DatasetConfig, split: Literal["train", "val", "all"] = "train",
-                    **kwargs) -> SegmentDataset:
-        return cls(cfg.path, cfg.context_length, cfg.horizon, split, cfg.val_fraction, cfg.split_seed, **kwargs)
+    def from_config(cls, cfg: DatasetConfig, context_length: int, horizon: int = 1,
+                    split: Literal["train", "val", "all"] = "train", **kwargs) -> SegmentDataset:
+        """Windows of context_length + horizon frames of the split `cfg` describes."""
+        return cls(cfg.path, context_length, horizon, split, cfg.val_fraction, cfg.split_seed, **kwargs)
 
     def __len__(self) -> int:
         return int(self._ends[-1]) if len(self._ends) else 0
@@ -164,9 +194,23 @@ class SegmentDataset(Dataset):
         return frames
 
     def iter_episodes(self) -> Iterator[Episode]:
-        """The whole episodes of this split, in store order (decoded one at a time, not cached)."""
-        for ep in self.episode_ids:
+        """The whole episodes of this split, in store order (decoded one at a time, not cached).
+
+        An episode whose video fails to decode or whose frames differ from its `frame_sums` is skipped with
+        a warning naming the file, recorded in `skipped_episodes` and dropped from this dataset's windows
+        (with skip_corrupt=False: DatasetError)."""
+        for ep in list(self.episode_ids):
+            name = self.store.episodes[ep].name
             frames = self._frames_cache.get(ep)
             if frames is None:
-                frames = self.store.load_episode(ep).frames
-            yield Episode(self.store.episodes[ep].name, frames, self.store.arrays(ep))
+                try:
+                    frames = self.store.load_episode(ep).frames
+                except (VideoReadError, DatasetError) as e:
+                    if not self.skip_corrupt:
+                        raise DatasetError(f"invalid episode {name} in {self.store.root}: {e}") from None
+                    warnings.warn(f"skipping episode {name} of {self.store.root}: {e}", stacklevel=2)
+                    self.skipped_reasons[name] = str(e)
+                    self.episode_ids.remove(ep)
+                    self._count_windows()
+                    continue
+            yield Episode(name, frames, self.store.arrays(ep))

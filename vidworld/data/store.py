@@ -9,7 +9,9 @@ Native layout (see data/README.md):
 
 `append` writes the mp4, then the npz, then the manifest, each to a temp file renamed into place: a crash
 leaves a valid dataset of the episodes finished before it (files of an unfinished append are never listed
-in the manifest and their numbers are never reused). One writer at a time per folder.
+in the manifest and their numbers are never reused). What a killed writer leaves (temps, finished but
+unlisted episodes) is repaired when the folder is next opened for appending (data/recovery.py). One
+writer at a time per folder.
 
 `frame_sums` (byte sum of each frame as written) lets readers detect corruption that the decoder does not
 report (a damaged mp4 can decode "successfully" into wrong pixels); the codec is exact, so sums must match.
@@ -22,15 +24,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidworld.atomic import atomic_write_text
+from vidworld.atomic import atomic_write_text, remove_stale_temps
 from vidworld.data.arrays import (
     EpisodeArrays,
     check_frame_sums,
@@ -42,6 +43,8 @@ from vidworld.data.arrays import (
     save_npz,
 )
 from vidworld.data.errors import DatasetError
+from vidworld.data.manifest import FORMAT, VERSION, EpisodeInfo, entry_infos, read_manifest
+from vidworld.data.recovery import RepairReport, episode_number, find_leftovers, verify_orphan
 from vidworld.data.spaces import (
     action_space_from_json,
     action_space_to_json,
@@ -49,20 +52,6 @@ from vidworld.data.spaces import (
     infer_action_space,
 )
 from vidworld.data.video import FrameReader, VideoReadError, write_video
-
-FORMAT = "vidworld.episodes"
-VERSION = 1
-_EP_FILE = re.compile(r"^ep_(\d+)\.(mp4|npz)$")
-
-
-@dataclass(frozen=True)
-class EpisodeInfo:
-    """One manifest entry: `length` = N transitions (N actions, N+1 frames)."""
-
-    name: str
-    length: int
-    episode_return: float
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,6 +87,9 @@ class EpisodeStore:
         self._entries: list[dict] = list(manifest["episodes"])  # all manifest entries, kept on rewrite
         self.episodes: list[EpisodeInfo] = []
         self.skipped: list[SkippedEpisode] = []
+        self.repaired = RepairReport()  # what opening for appending recovered/removed (data/recovery.py)
+        # Numbers below this are used or were burnt by an interrupted write: never handed out again.
+        self._next_episode: int = int(manifest.get("next_episode", 0))
         self._videos: list[Path] = []
         self._arrays: list[EpisodeArrays] = []
 
@@ -116,68 +108,64 @@ class EpisodeStore:
                     "action_space": space, "meta": meta or {}, "episodes": []}
         store = cls(root, manifest)
         (root / "episodes").mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(root, names=("manifest",))  # a create killed before its manifest's rename
         store._write_manifest()
         return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike, skip_corrupt: bool = False) -> EpisodeStore:
+    def open(cls, path: str | os.PathLike, skip_corrupt: bool = False, repair: bool = False) -> EpisodeStore:
         """Open a native store (manifest.json) or an external folder of mp4s. Every episode is checked
-        (files present and readable, frame count N+1, frame size, array lengths); an invalid one raises
-        DatasetError naming the file, or with `skip_corrupt` is left out, listed in `skipped` and warned."""
-        root = Path(path)
-        if not root.is_dir():
-            raise FileNotFoundError(f"no dataset at {root}: folder does not exist")
-        if (root / "manifest.json").is_file():
-            store = cls._open_native(root)
-        elif any(root.glob("*.mp4")):
-            store = cls._open_external(root, skip_corrupt)
-        else:
-            raise DatasetError(f"{root} is not a dataset: no manifest.json and no *.mp4 files in it")
-        if not store.external:
-            for entry in store._entries:
-                try:
-                    info = EpisodeInfo(str(entry["name"]), int(entry["length"]), float(entry["return"]),
-                                       {k: v for k, v in entry.items() if k not in ("name", "length", "return")})
-                except (KeyError, TypeError, ValueError, AttributeError):
-                    raise DatasetError(f"{root / 'manifest.json'}: bad episode entry {entry!r}") from None
-                video, data = store._paths(info.name)
-                store._add_checked(info, video, lambda d=data: load_npz(d), skip_corrupt)
-        if store.skipped:
-            listing = "; ".join(f"{s.name}: {s.reason}" for s in store.skipped[:5])
-            warnings.warn(f"skipped {len(store.skipped)} invalid episode(s) in {root}: {listing}", stacklevel=2)
+        (files present and readable, frame count N+1, frame size, array keys/dtypes/lengths); an invalid one
+        raises DatasetError naming the file, or with `skip_corrupt` is left out, listed in `skipped` and
+        warned. Actions outside the manifest's action space always raise (the manifest or the data is
+        wrong; skipping would hide it). Files an interrupted write left (data/recovery.py) are warned about;
+        with `repair` (what opening to append does) complete ones are recovered into the manifest and the
+        rest deleted, reported in `repaired`."""
+        store = cls._load(Path(path), skip_corrupt, for_append=repair)
+        if repair:
+            store._repair()
+        elif not store.external and (left := find_leftovers(store.root, set(store.listed_names))):
+            warnings.warn(f"{store.root}: an interrupted write left {left.describe()}; they are ignored here, "
+                          "and recovered (complete episodes) or removed the next time the folder is opened "
+                          "for appending (vidworld collect)", stacklevel=2)
         return store
 
     @classmethod
     def open_or_create(cls, path: str | os.PathLike, env_id: str, frame_size: int, fps: float,
                        action_space: Any, meta: dict | None = None) -> EpisodeStore:
-        """Open the store at `path` if there is one (it must match env/frame size/actions), else create it."""
+        """Open the store at `path` for appending if there is one (it must match env/frame size/actions;
+        then it is repaired, see `open`), else create it."""
         if not (Path(path) / "manifest.json").exists():
             return cls.create(path, env_id, frame_size, fps, action_space, meta)
-        store = cls.open(path)
+        store = cls._load(Path(path), skip_corrupt=False, for_append=True)
         space = action_space if isinstance(action_space, dict) else action_space_to_json(action_space)
         have = (store.env_id, store.frame_shape, store.action_space_json)
         want = (env_id, (frame_size, frame_size), space)
         if have != want:
             raise DatasetError(f"{path} holds env_id={have[0]} frames {have[1]} actions {have[2]}; "
                                f"cannot append env_id={want[0]} frames {want[1]} actions {want[2]}")
+        store._repair()  # only once we know this run may write here
         return store
 
     @classmethod
-    def _open_native(cls, root: Path) -> EpisodeStore:
-        path = root / "manifest.json"
-        try:
-            m = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DatasetError(f"{path} is not valid JSON: {e}") from None
-        if not isinstance(m, dict) or m.get("format") != FORMAT:
-            raise DatasetError(f"{path} is not a vidworld episode manifest (format != {FORMAT!r})")
-        if m.get("version") != VERSION:
-            raise DatasetError(f"{path} has format version {m.get('version')}; this vidworld reads {VERSION}")
-        missing = [k for k in ("env_id", "frame_size", "fps", "action_space", "episodes") if k not in m]
-        if missing:
-            raise DatasetError(f"{path} lacks keys {missing}")
-        action_space_from_json(m["action_space"])
-        return cls(root, m)
+    def _load(cls, root: Path, skip_corrupt: bool, for_append: bool) -> EpisodeStore:
+        if not root.is_dir():
+            raise FileNotFoundError(f"no dataset at {root}: folder does not exist")
+        if (root / "manifest.json").is_file():
+            store = cls(root, read_manifest(root / "manifest.json"))
+            for info in entry_infos(store._entries, root / "manifest.json"):
+                video, data = store._paths(info.name)
+                store._add_checked(info, video, lambda d=data: load_npz(d), skip_corrupt)
+        elif any(root.glob("*.mp4")):
+            if for_append:
+                raise DatasetError(f"{root} is an external folder (no manifest.json): it is read-only")
+            store = cls._open_external(root, skip_corrupt)
+        else:
+            raise DatasetError(f"{root} is not a dataset: no manifest.json and no *.mp4 files in it")
+        if store.skipped:
+            listing = "; ".join(f"{s.name}: {s.reason}" for s in store.skipped[:5])
+            warnings.warn(f"skipped {len(store.skipped)} invalid episode(s) in {root}: {listing}", stacklevel=3)
+        return store
 
     @classmethod
     def _open_external(cls, root: Path, skip_corrupt: bool) -> EpisodeStore:
@@ -217,7 +205,8 @@ class EpisodeStore:
         store = cls(root, inferred, external=True)
         store.skipped = bad
         for name, video, a in found:
-            a = EpisodeArrays(check_actions(a.actions, space), a.rewards, a.terminated, a.truncated, a.state)
+            a = EpisodeArrays(check_actions(a.actions, space, f"actions of {video}", str(root)),
+                              a.rewards, a.terminated, a.truncated, a.state)
             store.episodes.append(EpisodeInfo(name, len(a.actions), float(a.rewards.sum())))
             store._videos.append(video)
             store._arrays.append(a)
@@ -237,7 +226,7 @@ class EpisodeStore:
             raise DatasetError(f"frames must be uint8 [N+1, {h}, {w}, 3] for {self.root} "
                                f"(frame_size {h}), got {frames.dtype} {frames.shape}")
         arrays = EpisodeArrays(
-            actions=check_actions(actions, self.action_space_json),
+            actions=check_actions(actions, self.action_space_json, "append", str(self.root / "manifest.json")),
             rewards=np.asarray(rewards, np.float32),
             terminated=np.asarray(terminated, bool),
             truncated=np.asarray(truncated, bool),
@@ -248,25 +237,45 @@ class EpisodeStore:
         if n < 1:
             raise DatasetError("an episode needs at least one action (two frames)")
         check_lengths(arrays, len(frames), "append")
-        name = f"ep_{self.next_index():06d}"
+        index = self.next_index()
+        self._next_episode = index + 1  # burnt even if this append fails
+        name = f"ep_{index:06d}"
         video, data = self._paths(name)
-        write_video(video, frames, self.fps)
-        save_npz(data, arrays)
         info = EpisodeInfo(name, n, float(arrays.rewards.sum()), dict(extra or {}))
-        self._entries.append({"name": name, "length": n, "return": info.episode_return, **info.extra})
-        self._write_manifest()  # last: the episode exists only once the manifest lists it
-        self.episodes.append(info)
-        self._videos.append(video)
-        self._arrays.append(arrays)
+        entry = {"name": name, "length": n, "return": info.episode_return, **info.extra}
+        try:
+            write_video(video, frames, self.fps)
+            save_npz(data, arrays)
+            self._entries.append(entry)
+            self._write_manifest()  # last: the episode exists only once the manifest lists it
+        except BaseException:
+            # Undo what an exception (not a kill: data/recovery.py handles those) left, keeping the number
+            # burnt in the manifest; if even that fails, the next open for appending repairs it.
+            if self._entries and self._entries[-1] is entry:
+                self._entries.pop()
+            try:
+                video.unlink(missing_ok=True)
+                data.unlink(missing_ok=True)
+                self._write_manifest()
+            except OSError:
+                pass
+            raise
+        self._keep(info, video, arrays)
         return info
 
     def next_index(self) -> int:
-        """1 + the largest number used by the manifest or any file in episodes/ (never reuse a number)."""
-        used = [int(e["name"][3:]) for e in self._entries if re.fullmatch(r"ep_\d+", e["name"])]
-        folder = self.root / "episodes"
-        if folder.is_dir():
-            used += [int(m.group(1)) for f in os.listdir(folder) if (m := _EP_FILE.match(f))]
-        return max(used, default=-1) + 1
+        """Number of the next episode: above every number the manifest lists or burnt (`next_episode`) and
+        every number in episodes/ in any form (episode file or temp): a number is never reused."""
+        on_disk = find_leftovers(self.root, set()).highest
+        return max(self._next_episode - 1, self._highest_listed(), on_disk) + 1
+
+    def _highest_listed(self) -> int:
+        return max((k for n in self.listed_names if (k := episode_number(n)) is not None), default=-1)
+
+    @property
+    def listed_names(self) -> list[str]:
+        """Names of every episode the manifest lists (also the skipped ones)."""
+        return [str(e["name"]) for e in self._entries]
 
     def _write_manifest(self) -> None:
         atomic_write_text(self.root / "manifest.json", json.dumps(self.manifest, indent=1) + "\n")
@@ -288,8 +297,10 @@ class EpisodeStore:
         """The manifest as stored (external folders: what was inferred; env_id None)."""
         h, w = self.frame_shape
         size = {"frame_size": h} if h == w else {"frame_shape": [h, w]}
+        # Saved only when an interrupted write burnt numbers above the listed ones (data/recovery.py).
+        burnt = {"next_episode": self._next_episode} if self._next_episode > self._highest_listed() + 1 else {}
         return {"format": FORMAT, "version": VERSION, "env_id": self.env_id, **size, "fps": self.fps,
-                "action_space": self.action_space_json, "meta": self.meta, "episodes": self._entries}
+                "action_space": self.action_space_json, "meta": self.meta, **burnt, "episodes": self._entries}
 
     @property
     def action_space(self):
@@ -314,10 +325,12 @@ class EpisodeStore:
         return self.root / "episodes" / f"{name}.mp4", self.root / "episodes" / f"{name}.npz"
 
     def _add_checked(self, info: EpisodeInfo, video: Path, load_arrays, skip_corrupt: bool) -> None:
-        """Validate one episode's files; keep it, or skip/raise with the reason."""
+        """Validate one episode's files; keep it, or skip/raise with the reason. Actions outside the action
+        space raise even with skip_corrupt: the manifest or the data is wrong, not one damaged file."""
+        npz = video.with_suffix(".npz")
         try:
             arrays = load_arrays()
-            check_lengths(arrays, info.length + 1, str(video.with_suffix(".npz")))
+            check_lengths(arrays, info.length + 1, f"{npz} (manifest length {info.length})")
             reader = FrameReader(video)
             if reader.length != info.length + 1:
                 raise DatasetError(f"{video} has {reader.length} frames; its {info.length} actions need "
@@ -330,6 +343,38 @@ class EpisodeStore:
                 raise DatasetError(f"invalid episode {info.name} in {self.root}: {e}") from None
             self.skipped.append(SkippedEpisode(info.name, str(e)))
             return
+        actions = check_actions(arrays.actions, self.action_space_json, str(npz), str(self.root / "manifest.json"))
+        self._keep(info, video, replace(arrays, actions=actions))
+
+    def _keep(self, info: EpisodeInfo, video: Path, arrays: EpisodeArrays) -> None:
         self.episodes.append(info)
         self._videos.append(video)
         self._arrays.append(arrays)
+
+    def _repair(self) -> None:
+        """Recover or remove what an interrupted write left (data/recovery.py); warn what was done."""
+        left = find_leftovers(self.root, set(self.listed_names))
+        if not left:
+            return
+        self._next_episode = max(self._next_episode, left.highest + 1, self._highest_listed() + 1)
+        recovered, doomed, reasons = [], [], []
+        manifest = self.root / "manifest.json"
+        for name in sorted(left.orphans, key=lambda n: episode_number(n)):
+            try:
+                arrays, video = verify_orphan(name, left.orphans[name], self.action_space_json,
+                                              self.frame_shape, manifest)
+            except (DatasetError, VideoReadError, OSError) as e:
+                doomed += left.orphans[name]
+                reasons.append(f"{name}: {e}")
+                continue
+            info = EpisodeInfo(name, len(arrays.actions), float(arrays.rewards.sum()))
+            self._entries.append({"name": name, "length": info.length, "return": info.episode_return})
+            self._keep(info, video, arrays)
+            recovered.append(name)
+        self._write_manifest()  # first: recovered entries and burnt numbers are saved before deleting
+        for f in doomed:
+            f.unlink(missing_ok=True)
+        removed = doomed + remove_stale_temps(self.root / "episodes")
+        removed += remove_stale_temps(self.root, names=("manifest",))
+        self.repaired = RepairReport(tuple(recovered), tuple(removed), tuple(reasons))
+        warnings.warn(self.repaired.describe(self.root), stacklevel=3)

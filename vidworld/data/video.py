@@ -54,11 +54,11 @@ def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
 
 def _atomic_write(path: Path, frames: np.ndarray, fps: float, **writer_kwargs) -> None:
     """Encode to a temp file in the same folder, then rename: a crash never leaves a half file at `path`."""
-    with atomic_path(path) as tmp:
-        # macro_block_size=1: keep sizes that are not multiples of 16 instead of resizing them.
-        with imageio.get_writer(str(tmp), format="FFMPEG", fps=fps, macro_block_size=1, **writer_kwargs) as w:
-            for frame in frames:
-                w.append_data(np.ascontiguousarray(frame))
+    # macro_block_size=1: keep sizes that are not multiples of 16 instead of resizing them.
+    with atomic_path(path) as tmp, imageio.get_writer(str(tmp), format="FFMPEG", fps=fps, macro_block_size=1,
+                                                      **writer_kwargs) as w:
+        for frame in frames:
+            w.append_data(np.ascontiguousarray(frame))
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15) -> None:

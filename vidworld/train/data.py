@@ -37,7 +37,7 @@ class TrainedModel:
 def load_split(path: str, context_length: int, split: str, val_fraction: float, split_seed: int
                ) -> tuple[Episodes, SegmentDataset]:
     """Decode every episode of a split once into an in-memory `Episodes` (frames uint8 [N, 3, H, W])."""
-    ds = SegmentDataset(path, context_length, 1, split, val_fraction, split_seed)
+    ds = SegmentDataset(path, context_length, 1, split, val_fraction, split_seed)  # skips unreadable episodes
     obs, acts, rews, terms = [], [], [], []
     for ep in ds.iter_episodes():
         obs.append(torch.from_numpy(np.ascontiguousarray(ep.frames)).permute(0, 3, 1, 2))
@@ -65,5 +65,5 @@ def load_train_data(cfg) -> TrainData:
     manifest = ds.store.manifest
     meta = {"env_id": manifest.get("env_id"), "dataset": str(d.path), "fps": manifest.get("fps"),
             "val_fraction": d.val_fraction, "split_seed": d.split_seed}
-    skipped = tuple(getattr(ds, "skipped_episodes", ())) + tuple(getattr(val_ds, "skipped_episodes", ()))
+    skipped = tuple(ds.skipped_episodes) + tuple(val_ds.skipped_episodes)
     return TrainData(train=train, val=val, action_spec=action_spec_of(ds), meta=meta, skipped=skipped)

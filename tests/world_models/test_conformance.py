@@ -1,0 +1,197 @@
+"""The conformance suite: what every world model of the family must do (protocol v2, `vidworld.protocol`).
+
+Every model in MODELS runs every test. A new kind (RSSM, MuZero) joins by adding one factory: a function
+returning a `Case` (the model, a valid batch-B context, and whether it can be saved as a registered kind).
+Tests that need a capability (pixel decoding, a saved folder) say so and run where it is declared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from torch import Tensor
+
+from tests.models.tiny import FRAME, K, random_context, tiny_world_model, tiny_world_on_disk
+from tests.planning.toy_models import ToyCartPole
+from vidworld.envs.world_model_env import WorldModelEnv
+from vidworld.protocol import (
+    ActionSpec,
+    PixelDecoder,
+    StepOut,
+    WorldModel,
+    cat_states,
+    index_state,
+    repeat_state,
+    state_batch_size,
+)
+from vidworld.world_models import load_world_model
+from vidworld.world_models.copy_last import CopyLastFrameModel
+
+B = 3
+
+
+@dataclass
+class Case:
+    model: WorldModel
+    frames: Tensor  # uint8 [B, K, 3, H, W]
+    actions: Tensor  # long [B, K-1]
+    saveable: bool  # a registered kind: save_pretrained -> load_world_model round trip
+    stochastic: bool  # different generator seeds give different futures
+
+
+def diffusion_case() -> Case:
+    frames, actions = random_context(B, seed=1)
+    return Case(tiny_world_model(), frames, actions, saveable=True, stochastic=True)
+
+
+def copy_last_case() -> Case:
+    frames, actions = random_context(B, seed=2)
+    return Case(CopyLastFrameModel(ActionSpec(n=2), K, FRAME, meta={"env_id": "CartPole-v1"}), frames, actions,
+                saveable=True, stochastic=False)
+
+
+def toy_cartpole_case() -> Case:
+    model = ToyCartPole()
+    phys = torch.tensor([[0.0, 0.1, 0.02, -0.1], [0.3, 0.0, -0.05, 0.2], [-0.2, -0.1, 0.0, 0.0]],
+                        dtype=torch.float64)
+    frames = torch.stack([model.encode(phys)] * model.context_length, 1)
+    actions = torch.zeros(B, model.context_length - 1, dtype=torch.long)
+    return Case(model, frames, actions, saveable=False, stochastic=False)
+
+
+MODELS: dict[str, Callable[[], Case]] = {
+    "diffusion": diffusion_case,
+    "copy_last": copy_last_case,
+    "toy_cartpole": toy_cartpole_case,
+}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def case(request) -> Case:
+    return MODELS[request.param]()
+
+
+def _step(case: Case, seed: int, actions: Tensor | None = None):
+    state = case.model.init(case.frames, case.actions)
+    acts = torch.arange(B) % case.model.action_spec.n if actions is None else actions
+    return state, *case.model.step(state, acts, generator=torch.Generator().manual_seed(seed))
+
+
+def _tensors(state) -> list[Tensor]:
+    return [getattr(state, f.name) for f in dataclasses.fields(state) if isinstance(getattr(state, f.name), Tensor)]
+
+
+def test_declares_the_protocol(case):
+    m = case.model
+    assert isinstance(m, WorldModel), "init, step, features, action_spec, context_length, frame_size, ..."
+    assert isinstance(m.device, torch.device) and isinstance(m.meta, dict)
+    assert m.context_length == case.frames.shape[1] and m.feature_dim > 0
+
+
+def test_shapes_and_dtypes(case):
+    state, nxt, out = _step(case, seed=0)
+    assert dataclasses.is_dataclass(state) and state_batch_size(state) == B == state_batch_size(nxt)
+    assert all(t.shape[0] == B for t in _tensors(nxt)), "every state tensor is batch-first"
+    assert isinstance(out, StepOut) and out.latent.shape[0] == B
+    assert out.reward.shape == (B,) and out.reward.dtype.is_floating_point
+    assert out.terminated.shape == (B,) and out.terminated.dtype == torch.bool
+    p = out.termination_prob
+    assert p.shape == (B,) and bool(((p >= 0) & (p <= 1)).all())
+    for s in (state, nxt):
+        f = case.model.features(s)
+        assert f.shape == (B, case.model.feature_dim) and f.dtype == torch.float32 and bool(f.isfinite().all())
+    if isinstance(case.model, PixelDecoder):
+        frames = case.model.decode(nxt)
+        assert frames.dtype == torch.uint8 and frames.shape == (B, *case.frames.shape[2:])
+        one = index_state(state, 0)
+        assert case.model.decode_from(one, out.latent).shape == frames.shape
+
+
+def test_same_generator_seed_same_future(case):
+    _, a, out_a = _step(case, seed=7)
+    _, b, out_b = _step(case, seed=7)
+    for x, y in zip(_tensors(a) + [out_a.reward, out_a.termination_prob],
+                    _tensors(b) + [out_b.reward, out_b.termination_prob]):
+        assert torch.equal(x, y)
+    if case.stochastic:
+        _, c, _ = _step(case, seed=8)
+        assert any(not torch.equal(x, y) for x, y in zip(_tensors(a), _tensors(c)))
+
+
+def test_branching_with_state_helpers_keeps_rows(case):
+    state = case.model.init(case.frames, case.actions)
+    feats = case.model.features(state)
+    torch.testing.assert_close(case.model.features(repeat_state(state, 4)), feats.repeat_interleave(4, 0))
+    both = cat_states([state, index_state(state, slice(1, 3))])
+    torch.testing.assert_close(case.model.features(both), torch.cat([feats, feats[1:3]]))
+    if not case.stochastic:  # a branch of a deterministic model steps exactly like its source row
+        acts = torch.arange(B) % case.model.action_spec.n
+        _, ref = case.model.step(state, acts)
+        _, branched = case.model.step(repeat_state(state, 2), acts.repeat_interleave(2))
+        torch.testing.assert_close(branched.reward, ref.reward.repeat_interleave(2))
+
+
+@pytest.mark.parametrize("bad", ["out_of_range", "negative", "float", "wrong_batch"])
+def test_bad_actions_raise_value_error(case, bad):
+    state = case.model.init(case.frames, case.actions)
+    n = case.model.action_spec.n
+    acts = {"out_of_range": torch.full((B,), n), "negative": torch.full((B,), -1),
+            "float": torch.zeros(B), "wrong_batch": torch.zeros(B + 1, dtype=torch.long)}[bad]
+    with pytest.raises(ValueError):
+        case.model.step(state, acts)
+
+
+def test_bad_context_raises_value_error(case):
+    if isinstance(case.model, ToyCartPole):
+        pytest.skip("test model decodes physics from its frames; it asserts rather than validates")
+    with pytest.raises(ValueError):
+        case.model.init(case.frames[:, :-1], case.actions)  # one frame short
+    with pytest.raises(ValueError):
+        case.model.init(case.frames.float(), case.actions)  # not uint8
+
+
+def test_save_load_round_trip(case, tmp_path):
+    if not case.saveable:
+        pytest.skip("test-only model, not a registered kind")
+    case.model.save_pretrained(tmp_path / "m")
+    loaded = load_world_model(tmp_path / "m")
+    assert type(loaded) is type(case.model) and loaded.meta == case.model.meta
+    _, a, out_a = _step(case, seed=3)
+    _, b, out_b = _step(Case(loaded, case.frames, case.actions, True, case.stochastic), seed=3)
+    for x, y in zip(_tensors(a) + [out_a.reward], _tensors(b) + [out_b.reward]):
+        assert torch.equal(x, y)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp left behind"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A real 16x16 CartPole dataset for contexts (see tests/models/tiny.py)."""
+    return tiny_world_on_disk(tmp_path_factory.mktemp("conformance"))
+
+
+@pytest.mark.parametrize("obs_type", ["pixels", "features"])
+def test_gymnasium_env_checker(case, world, obs_type):
+    if case.frames.shape[-2:] != (FRAME, FRAME):
+        pytest.skip("its frames are not the dataset's square 16x16 frames")
+    if obs_type == "pixels" and not isinstance(case.model, PixelDecoder):
+        pytest.skip("not a pixel decoder")
+    env = WorldModelEnv(case.model, dataset=world.data, obs_type=obs_type, render_mode="rgb_array")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=True)
+    # Features are unbounded by nature; gymnasium only advises against infinite Box bounds.
+    assert not [str(w.message) for w in caught if "infinity" not in str(w.message)]
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    obs, reward, terminated, truncated, info = env.step(1)
+    assert env.observation_space.contains(obs) and isinstance(reward, float) and 0 <= info["termination_prob"] <= 1
+    if obs_type == "features":
+        assert obs.shape == (case.model.feature_dim,)
+    assert isinstance(np.asarray(obs), np.ndarray)
