@@ -2,7 +2,7 @@
 
 Planning spends almost all of its time in the denoiser's convolutions. On hardware with native bfloat16
 (CPUs with AVX512-BF16 / AMX through oneDNN, CUDA GPUs of compute capability >= 8.0) running them under
-`torch.autocast(dtype=torch.bfloat16)` is ~1.4x faster on the demo's 2 CPU cores (planning: 241 vs 383 ms
+`torch.autocast(dtype=torch.bfloat16)` is ~1.4x faster on the demo's 2 CPU cores (planning: README's table, 272 vs 383 ms
 per decision) at equal planning quality (CEM in the demo model: 143.0 vs 136.0 mean return over 5
 episodes, within noise). Where bfloat16 is emulated it is SLOWER than fp32, so "auto" picks it only where
 the backend reports native support. Training and evaluation stay in fp32 unless configured otherwise.

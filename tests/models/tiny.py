@@ -10,6 +10,8 @@ import torch
 from vidworld.world_models.diffusion.sampler import SamplerConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser
 from vidworld.world_models.diffusion.heads import RewardTerminationHead
+from vidworld.world_models.diffusion.history import HistoryEncoder
+from vidworld.world_models.diffusion.value import ValueHead
 from vidworld.world_models.diffusion.vae import FrameVAE
 from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
@@ -29,6 +31,26 @@ def tiny_world_model(seed: int = 0, num_actions: int = 2) -> DiffusionWorldModel
         for p in list(den.parameters()) + list(heads.parameters()):
             p.add_(0.05 * torch.randn_like(p))
     return DiffusionWorldModel(vae, den, heads, SamplerConfig(num_steps=2)).eval()
+
+
+HISTORY = 5  # frames of memory of the tiny history model (> K)
+
+
+def tiny_history_model(seed: int = 0, num_actions: int = 2) -> DiffusionWorldModel:
+    """The tiny model plus a 2-layer transformer history encoder over 5 frames, feeding denoiser, heads, value."""
+    torch.manual_seed(seed)
+    vae = FrameVAE(frame_size=FRAME, block_out_channels=(4, 8, 8), latent_channels=4)
+    den = ActionDenoiser(latent_channels=4, context_length=K, num_actions=num_actions, channels=(8, 16),
+                         cond_dim=16, action_embed_dim=4, history_dim=8)
+    heads = RewardTerminationHead(latent_channels=4, context_length=K, num_actions=num_actions, channels=(8, 8),
+                                  cond_dim=8, history_dim=8)
+    value = ValueHead(latent_channels=4, channels=(8,), history_dim=8)
+    history = HistoryEncoder(latent_channels=4, latent_size=FRAME // 4, num_actions=num_actions, length=HISTORY,
+                             dim=8, layers=1, heads=2)
+    with torch.no_grad():
+        for p in list(den.parameters()) + list(heads.parameters()):
+            p.add_(0.05 * torch.randn_like(p))
+    return DiffusionWorldModel(vae, den, heads, SamplerConfig(num_steps=2), value=value, history=history).eval()
 
 
 def random_context(B: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,6 +10,7 @@ import torch
 from tests.train.conftest import tiny_overrides
 from vidworld.experiment import load_experiment
 from vidworld.train.run import train_world_model
+from vidworld.world_models import load_world_model
 from vidworld.world_models.diffusion.model import DiffusionWorldModel
 
 
@@ -85,3 +86,23 @@ def test_train_cli_runs_under_torchrun_with_two_processes(tiny_dataset, tmp_path
     summary = json.loads((tmp_path / "ddp" / "train_summary.json").read_text())
     assert summary["num_processes"] == 2
     DiffusionWorldModel.from_pretrained(tmp_path / "ddp" / "model")
+
+
+def test_train_with_a_transformer_history_encoder(tiny_dataset, tmp_path):
+    over = tiny_overrides(tiny_dataset, tmp_path / "run") + [
+        "train.vae_steps=2", "train.dynamics_steps=3", "diffusion.history.enabled=true",
+        "diffusion.history.length=5", "diffusion.history.dim=8", "diffusion.history.layers=1",
+        "diffusion.history.heads=2"]
+    out = train_world_model(load_experiment("configs/demo.yaml", over), progress=False)
+    assert out.summary["history_params"] > 0
+    loaded = load_world_model(out.model_dir)
+    assert loaded.context_length == 5 and loaded.denoiser_context == 3 and loaded.history is not None
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (2, 5, 3, 16, 16), generator=g, dtype=torch.uint8)
+    state = loaded.init(frames, torch.zeros(2, 4, dtype=torch.long))
+    assert loaded.features(state).shape == (2, loaded.feature_dim) == (2, 8 + 4 * 4 * 4)
+    state, out_a = out.model.step(out.model.init(frames, torch.zeros(2, 4, dtype=torch.long)), torch.tensor([0, 1]),
+                                  generator=torch.Generator().manual_seed(1))
+    _, out_b = loaded.step(loaded.init(frames, torch.zeros(2, 4, dtype=torch.long)), torch.tensor([0, 1]),
+                           generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out_a.latent, out_b.latent) and torch.equal(loaded.value(state), out.model.value(state))

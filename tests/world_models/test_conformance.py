@@ -18,7 +18,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from torch import Tensor
 
-from tests.models.tiny import FRAME, K, random_context, tiny_world_model, tiny_world_on_disk
+from tests.models.tiny import FRAME, HISTORY, K, random_context, tiny_history_model, tiny_world_model, tiny_world_on_disk
 from tests.planning.toy_models import ToyCartPole
 from vidworld.envs.world_model_env import WorldModelEnv
 from vidworld.protocol import (
@@ -51,6 +51,13 @@ def diffusion_case() -> Case:
     return Case(tiny_world_model(), frames, actions, saveable=True, stochastic=True)
 
 
+def diffusion_history_case() -> Case:
+    g = torch.Generator().manual_seed(4)
+    frames = torch.randint(0, 256, (B, HISTORY, 3, FRAME, FRAME), generator=g, dtype=torch.uint8)
+    actions = torch.randint(0, 2, (B, HISTORY - 1), generator=g)
+    return Case(tiny_history_model(), frames, actions, saveable=True, stochastic=True)
+
+
 def copy_last_case() -> Case:
     frames, actions = random_context(B, seed=2)
     return Case(CopyLastFrameModel(ActionSpec(n=2), K, FRAME, meta={"env_id": "CartPole-v1"}), frames, actions,
@@ -68,6 +75,7 @@ def toy_cartpole_case() -> Case:
 
 MODELS: dict[str, Callable[[], Case]] = {
     "diffusion": diffusion_case,
+    "diffusion_history": diffusion_history_case,
     "copy_last": copy_last_case,
     "toy_cartpole": toy_cartpole_case,
 }

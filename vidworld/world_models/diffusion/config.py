@@ -7,6 +7,7 @@ config to networks, used by training, the benchmark and tests alike.
       heads: {channels: [64, 128]}
       value: {enabled: true}
       sampler: {num_steps: 2, sigma_min: 0.283}
+      history: {enabled: false, length: 16}   # a transformer over a longer past (history.py)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserConfig
 from vidworld.world_models.diffusion.heads import HeadsConfig, RewardTerminationHead
+from vidworld.world_models.diffusion.history import HistoryConfig, HistoryEncoder
 from vidworld.world_models.diffusion.sampler import SamplerConfig
 from vidworld.world_models.diffusion.vae import FrameVAE, VAEConfig
 from vidworld.world_models.diffusion.value import ValueConfig, ValueHead
@@ -27,6 +29,23 @@ class DiffusionConfig:
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     value: ValueConfig = field(default_factory=ValueConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+
+    @property
+    def history_dim(self) -> int:
+        return self.history.dim if self.history.enabled else 0
+
+    def memory_length(self, context_length: int) -> int:
+        """Frames a state keeps: the denoiser's K, or the history's L when that is longer."""
+        return max(context_length, self.history.length) if self.history.enabled else context_length
+
+    def build_history(self, latent_size: int, num_actions: int, context_length: int) -> HistoryEncoder | None:
+        h = self.history
+        if not h.enabled:
+            return None
+        return HistoryEncoder(latent_channels=self.vae.latent_channels, latent_size=latent_size,
+                              num_actions=num_actions, length=self.memory_length(context_length), dim=h.dim,
+                              layers=h.layers, heads=h.heads)
 
     def build_vae(self, frame_size: int) -> FrameVAE:
         v = self.vae
@@ -38,15 +57,18 @@ class DiffusionConfig:
         return ActionDenoiser(latent_channels=self.vae.latent_channels, context_length=context_length,
                               num_actions=num_actions, channels=tuple(d.channels), blocks_per_level=d.blocks_per_level,
                               cond_dim=d.cond_dim, action_embed_dim=d.action_embed_dim, sigma_data=d.sigma_data,
-                              predict_delta=d.predict_delta, delta_scale=delta_scale if d.predict_delta else 1.0)
+                              predict_delta=d.predict_delta, delta_scale=delta_scale if d.predict_delta else 1.0,
+                              history_dim=self.history_dim)
 
     def build_heads(self, context_length: int, num_actions: int) -> RewardTerminationHead:
         h = self.heads
         return RewardTerminationHead(latent_channels=self.vae.latent_channels, context_length=context_length,
-                                     num_actions=num_actions, channels=tuple(h.channels), cond_dim=h.cond_dim)
+                                     num_actions=num_actions, channels=tuple(h.channels), cond_dim=h.cond_dim,
+                                     history_dim=self.history_dim)
 
     def build_value(self) -> ValueHead | None:
         v = self.value
         if not v.enabled:
             return None
-        return ValueHead(latent_channels=self.vae.latent_channels, channels=tuple(v.channels), discount=v.discount)
+        return ValueHead(latent_channels=self.vae.latent_channels, channels=tuple(v.channels), discount=v.discount,
+                         history_dim=self.history_dim)

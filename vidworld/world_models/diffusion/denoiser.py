@@ -78,6 +78,7 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         sigma_data: float = 1.0,
         predict_delta: bool = False,
         delta_scale: float = 1.0,
+        history_dim: int = 0,
     ):
         super().__init__()
         if num_actions <= 0 and action_dim <= 0:
@@ -88,7 +89,7 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         self.ctx_noise_emb = FourierFeatures(cond_dim)
         self.action_emb = action_embedding(num_actions, action_dim, action_embed_dim)
         self.cond_mlp = nn.Sequential(
-            nn.Linear(2 * cond_dim + K * action_embed_dim, cond_dim),
+            nn.Linear(2 * cond_dim + K * action_embed_dim + history_dim, cond_dim),
             nn.SiLU(),
             nn.Linear(cond_dim, cond_dim),
         )
@@ -114,14 +115,20 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.conv_out.bias)
 
     # --- the raw network F ----------------------------------------------------------------------------
-    def _cond(self, c_noise: Tensor, ctx_sigma: Tensor, actions: Tensor) -> Tensor:
+    def _cond(self, c_noise: Tensor, ctx_sigma: Tensor, actions: Tensor, history: Tensor | None) -> Tensor:
         a = self.action_emb(actions)  # [B, K, E]
         feats = [self.noise_emb(c_noise), self.ctx_noise_emb(ctx_sigma), a.flatten(1)]
+        if self.config.history_dim:
+            if history is None or history.shape[-1] != self.config.history_dim:
+                raise ValueError(f"this denoiser is conditioned on a history vector [B, {self.config.history_dim}]")
+            feats.append(history.to(a.dtype))
         return self.cond_mlp(torch.cat(feats, dim=-1))
 
-    def inner(self, x_in: Tensor, c_noise: Tensor, context: Tensor, actions: Tensor, ctx_sigma: Tensor) -> Tensor:
-        """F: x_in [B, c, h, w], context [B, K, c, h, w], actions [B, K] -> [B, c, h, w]."""
-        cond = self._cond(c_noise, ctx_sigma, actions)
+    def inner(self, x_in: Tensor, c_noise: Tensor, context: Tensor, actions: Tensor, ctx_sigma: Tensor,
+              history: Tensor | None = None) -> Tensor:
+        """F: x_in [B, c, h, w], context [B, K, c, h, w], actions [B, K], history [B, history_dim] or None
+        -> [B, c, h, w]."""
+        cond = self._cond(c_noise, ctx_sigma, actions, history)
         h = self.conv_in(torch.cat([x_in, context.flatten(1, 2)], dim=1))
         skips = []
         for i, blocks in enumerate(self.down):
@@ -146,12 +153,14 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         context: Tensor,
         actions: Tensor,
         context_sigma: Tensor | None = None,
+        history: Tensor | None = None,
     ) -> Tensor:
         """Denoised estimate D(noisy; sigma) [B, c, h, w].
 
         noisy [B, c, h, w]; sigma [B] (noise std of `noisy`); context [B, K, c, h, w] normalised latents
         (already noised by `context_sigma` if augmenting); actions [B, K] long (or [B, K, A] float);
-        context_sigma [B] (0 at inference unless configured).
+        context_sigma [B] (0 at inference unless configured); history [B, history_dim] (history.py) when the
+        denoiser was built with history_dim > 0.
         """
         B = noisy.shape[0]
         K = self.config.context_length
@@ -169,7 +178,7 @@ class ActionDenoiser(ModelMixin, ConfigMixin):
         c_noise = sigma.log() / 4.0
         # the context was scaled like the data it came from; undo the variance its noise added
         ctx = context / (1.0 + context_sigma.view(B, 1, 1, 1, 1) ** 2).sqrt()
-        return c_skip * noisy + c_out * self.inner(c_in * noisy, c_noise, ctx, actions, context_sigma)
+        return c_skip * noisy + c_out * self.inner(c_in * noisy, c_noise, ctx, actions, context_sigma, history)
 
 
 def to_target(denoiser_config, next_latent: Tensor, context: Tensor) -> Tensor:
@@ -193,6 +202,7 @@ def edm_loss(
     actions: Tensor,
     cfg: DenoiserConfig,
     generator: torch.Generator | None = None,
+    history: Tensor | None = None,
 ) -> Tensor:
     """EDM training loss (Karras et al. 2022, eq. 8 with weight lambda(sigma)), with context noise
     augmentation. target [B, c, h, w]; context [B, K, c, h, w]; actions [B, K]. Returns a scalar."""
@@ -204,7 +214,7 @@ def edm_loss(
     ctx = context + ctx_sigma.view(B, 1, 1, 1, 1) * torch.randn(
         context.shape, generator=generator, device=dev, dtype=dt
     )
-    denoised = model(noisy, sigma, ctx, actions, ctx_sigma)
+    denoised = model(noisy, sigma, ctx, actions, ctx_sigma, history)
     sd = cfg.sigma_data
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
     # Normalising by c_out^2 (= 1 / weight) makes this the EDM loss on the network's own output F.

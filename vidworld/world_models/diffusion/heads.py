@@ -42,11 +42,13 @@ class RewardTerminationHead(ModelMixin, ConfigMixin):
         action_dim: int = 0,
         channels: tuple[int, ...] = (64, 128),
         cond_dim: int = 64,
+        history_dim: int = 0,
     ):
         super().__init__()
         c, K = latent_channels, context_length
         self.action_emb = action_embedding(num_actions, action_dim, cond_dim)
-        self.cond_mlp = nn.Sequential(nn.Linear(K * cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
+        self.cond_mlp = nn.Sequential(nn.Linear(K * cond_dim + history_dim, cond_dim), nn.SiLU(),
+                                      nn.Linear(cond_dim, cond_dim))
         ch = list(channels)
         self.conv_in = nn.Conv2d(c * (K + 1), ch[0], 3, padding=1)
         layers: list[nn.Module] = []
@@ -58,10 +60,17 @@ class RewardTerminationHead(ModelMixin, ConfigMixin):
         self.norm = group_norm(ch[-1])
         self.out = nn.Sequential(nn.Linear(ch[-1], cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
 
-    def forward(self, context: Tensor, actions: Tensor, next_latent: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, context: Tensor, actions: Tensor, next_latent: Tensor, history: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """history [B, history_dim] when built with history_dim > 0 (see history.py), else None."""
         B, K = context.shape[:2]
         assert next_latent.shape == (B, *context.shape[2:]), "next_latent must be [B, c, h, w] like the context"
-        cond = self.cond_mlp(self.action_emb(actions).flatten(1))
+        feats = self.action_emb(actions).flatten(1)
+        if self.config.history_dim:
+            if history is None:
+                raise ValueError(f"these heads are conditioned on a history vector [B, {self.config.history_dim}]")
+            feats = torch.cat([feats, history.to(feats.dtype)], -1)
+        cond = self.cond_mlp(feats)
         h = self.conv_in(torch.cat([context.flatten(1, 2), next_latent], dim=1))
         for m in self.blocks:
             h = m(h, cond) if isinstance(m, ResBlock) else m(h)
@@ -78,9 +87,10 @@ def heads_loss(
     reward: Tensor,
     terminated: Tensor,
     cfg: HeadsConfig,
+    history: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """MSE on reward + class-weighted BCE on termination. Returns (loss, logs)."""
-    pred_r, logit = head(context, actions, next_latent)
+    pred_r, logit = head(context, actions, next_latent, history)
     r_loss = F.mse_loss(pred_r, reward.float())
     pos_weight = torch.tensor(cfg.termination_pos_weight, device=logit.device, dtype=logit.dtype)
     t_loss = F.binary_cross_entropy_with_logits(logit, terminated.float(), pos_weight=pos_weight)

@@ -28,6 +28,7 @@ from vidworld.atomic import atomic_folder
 from vidworld.world_models.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, from_target
 from vidworld.world_models.diffusion.heads import RewardTerminationHead
+from vidworld.world_models.diffusion.history import HistoryEncoder
 from vidworld.world_models.diffusion.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.world_models.diffusion.value import ValueHead
 from vidworld.protocol import ActionSpec, StepOut
@@ -43,8 +44,9 @@ FEATURE_FRAMES = 2
 
 @dataclass(frozen=True)
 class LatentState:
-    """latents [B, K, c, h, w] (normalised VAE latents of the last K frames); actions [B, K-1] taken at
-    all but the newest of them (the newest frame's action is the one `step` receives).
+    """latents [B, M, c, h, w] (normalised VAE latents of the last M frames: M = the denoiser's K, or the
+    history encoder's L when the model has one); actions [B, M-1] taken at all but the newest of them (the
+    newest frame's action is the one `step` receives).
 
     pixel_correction [B, 3, H, W] (float, in [-1, 1] units, or None): the VAE's reconstruction error on the
     newest REAL frame, x_real - Dec(Enc(x_real)). `decode(state)` adds it to every imagined frame
@@ -68,9 +70,17 @@ class DiffusionWorldModel(nn.Module):
         meta: dict[str, Any] | None = None,
         decode_relative: bool = True,
         value: ValueHead | None = None,
+        history: HistoryEncoder | None = None,
     ):
         super().__init__()
         d = denoiser.config
+        needed = {"denoiser": d.history_dim, "heads": heads.config.history_dim,
+                  "value": value.config.history_dim if value is not None else 0}
+        have = history.config.dim if history is not None else 0
+        if value is None:
+            needed.pop("value")
+        if any(v != have for v in needed.values()):
+            raise ValueError(f"history encoder of dim {have} (0 = none) but the parts expect history dims {needed}")
         if d.latent_channels != vae.config.latent_channels:
             raise ValueError(
                 f"denoiser expects {d.latent_channels} latent channels but the VAE makes {vae.config.latent_channels}"
@@ -83,17 +93,21 @@ class DiffusionWorldModel(nn.Module):
             )
         self.vae, self.denoiser, self.heads = vae, denoiser, heads
         self.value_head = value
+        self.history = history
         self.sampler_config = sampler or SamplerConfig()
         self.sampler = EDMSampler(self.sampler_config)
         self.action_spec = action_spec or ActionSpec(kind="discrete", n=d.num_actions)
         self.meta = dict(meta or {})
         self.decode_relative = decode_relative
-        self.context_length: int = d.context_length
+        self.denoiser_context: int = d.context_length  # K: the latents the denoiser and heads see
+        self.context_length: int = max(d.context_length, history.config.length if history is not None else 0)
         self.frame_size: int = vae.config.frame_size
         s = vae.latent_size
         self.latent_shape: tuple[int, int, int] = (vae.config.latent_channels, s, s)
         self.feature_frames = min(FEATURE_FRAMES, self.context_length)
-        self.feature_dim: int = self.feature_frames * vae.config.latent_channels * s * s
+        frame_dim = vae.config.latent_channels * s * s
+        # with a history encoder: [history vector, newest latent]; without: the newest latents
+        self.feature_dim: int = have + frame_dim if history is not None else self.feature_frames * frame_dim
 
     @property
     def has_value(self) -> bool:
@@ -103,8 +117,14 @@ class DiffusionWorldModel(nn.Module):
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
         return DiffusionWorldModel(
             self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative,
-            self.value_head,
+            self.value_head, self.history,
         )
+
+    def _history(self, state: LatentState) -> Tensor | None:
+        """[B, history_dim] summary of the state's whole memory, or None without a history encoder."""
+        if self.history is None:
+            return None
+        return self.history(state.latents.to(self.device), state.actions.to(self.device)).to(state.latents.dtype)
 
     @torch.no_grad()
     def value(self, state: LatentState) -> Tensor:
@@ -113,14 +133,18 @@ class DiffusionWorldModel(nn.Module):
         if self.value_head is None:
             raise ValueError("this world model has no value head (trained with value.enabled=false)")
         latent = state.latents[:, -1]
-        return self.value_head(latent.to(self.device)).to(latent.dtype)
+        return self.value_head(latent.to(self.device), self._history(state)).to(latent.dtype)
 
     def latent(self, state: LatentState) -> Tensor:
         """The newest frame's normalised VAE latent [B, c, h, w]."""
         return state.latents[:, -1]
 
+    @torch.no_grad()
     def features(self, state: LatentState) -> Tensor:
-        """[B, feature_dim]: the newest `feature_frames` latents, flattened (oldest first)."""
+        """[B, feature_dim]: with a history encoder, [its summary of the memory, the newest latent
+        flattened]; without, the newest `feature_frames` latents flattened (oldest first)."""
+        if self.history is not None:
+            return torch.cat([self._history(state), state.latents[:, -1].flatten(1)], 1).float()
         return state.latents[:, -self.feature_frames :].flatten(1).float()
 
     @property
@@ -196,9 +220,10 @@ class DiffusionWorldModel(nn.Module):
 
     def _actions_window(self, state: LatentState, actions: Tensor) -> Tensor:
         actions = self.action_spec.check(actions.to(self.device), batch=state.latents.shape[0])
-        return torch.cat([state.actions, actions[:, None]], dim=1)  # [B, K]
+        return torch.cat([state.actions, actions[:, None]], dim=1)  # [B, M]
 
-    def _sample(self, ctx: Tensor, acts: Tensor, generator: torch.Generator | None) -> Tensor:
+    def _sample(self, ctx: Tensor, acts: Tensor, generator: torch.Generator | None,
+                history: Tensor | None = None) -> Tensor:
         B = ctx.shape[0]
         ctx_sigma = ctx.new_full((B,), self.sampler_config.context_noise)
         clean_ctx = ctx
@@ -206,7 +231,7 @@ class DiffusionWorldModel(nn.Module):
             noise = torch.randn(ctx.shape, generator=generator, device=ctx.device, dtype=ctx.dtype)
             ctx = ctx + self.sampler_config.context_noise * noise
         x = self.sampler.sample(
-            lambda x, s: self.denoiser(x, s, ctx, acts, ctx_sigma),
+            lambda x, s: self.denoiser(x, s, ctx, acts, ctx_sigma, history),
             (B, *self.latent_shape),
             generator=generator,
             device=ctx.device,
@@ -218,7 +243,9 @@ class DiffusionWorldModel(nn.Module):
     def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> StepOut:
         """Reward and termination of taking `actions` [B] in `state` and landing in `next_latent` [B, c, h, w]."""
         acts = self._actions_window(state, actions)
-        reward, logit = self.heads(state.latents, acts, next_latent.to(self.device))
+        K = self.denoiser_context
+        reward, logit = self.heads(state.latents[:, -K:], acts[:, -K:], next_latent.to(self.device),
+                                   self._history(state))
         prob = torch.sigmoid(logit)
         return StepOut(latent=next_latent, reward=reward, terminated=prob > 0.5, termination_prob=prob)
 
@@ -228,9 +255,11 @@ class DiffusionWorldModel(nn.Module):
     ) -> tuple[LatentState, StepOut]:
         """One imagined transition for the whole batch: one sampler run (num_steps denoiser calls)."""
         acts = self._actions_window(state, actions)
-        nxt = self._sample(state.latents, acts, generator)
+        K, hist = self.denoiser_context, self._history(state)
+        ctx, ctx_acts = state.latents[:, -K:], acts[:, -K:]
+        nxt = self._sample(ctx, ctx_acts, generator, hist)
         nxt = nxt.to(state.latents.dtype)  # autocast may hand back bf16; the state stays in its own dtype
-        reward, logit = self.heads(state.latents, acts, nxt)
+        reward, logit = self.heads(ctx, ctx_acts, nxt, hist)
         reward, prob = reward.to(nxt.dtype), torch.sigmoid(logit).to(nxt.dtype)
         new_state = LatentState(
             latents=torch.cat([state.latents[:, 1:], nxt[:, None]], dim=1),
@@ -247,6 +276,8 @@ class DiffusionWorldModel(nn.Module):
                 getattr(self, name).save_pretrained(tmp / name, safe_serialization=True)
             if self.value_head is not None:
                 self.value_head.save_pretrained(tmp / "value", safe_serialization=True)
+            if self.history is not None:
+                self.history.save_pretrained(tmp / "history", safe_serialization=True)
             info = {
                 "format_version": FORMAT_VERSION,
                 "kind": KIND,
@@ -282,6 +313,8 @@ class DiffusionWorldModel(nn.Module):
         }
         if (path / "value").is_dir():
             parts["value"] = load_part(ValueHead, path / "value")
+        if (path / "history").is_dir():
+            parts["history"] = load_part(HistoryEncoder, path / "history")
         try:
             spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
             saved_sampler = SamplerConfig(**info["sampler"])

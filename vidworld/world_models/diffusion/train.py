@@ -60,11 +60,12 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
                          run / "stage_dynamics", resume, progress)
     t_dyn = time.perf_counter()
     model = DiffusionWorldModel(vae, dyn.denoiser, dyn.heads, dcfg.sampler, data.action_spec, meta=data.meta,
-                                value=dyn.value).eval()
+                                value=dyn.value, history=dyn.history).eval()
     summary = {
         "vae_params": sum(p.numel() for p in vae.parameters()),
         "denoiser_params": sum(p.numel() for p in dyn.denoiser.parameters()),
         "heads_params": sum(p.numel() for p in dyn.heads.parameters()),
+        "history_params": sum(p.numel() for p in dyn.history.parameters()) if dyn.history is not None else 0,
         "vae_val_psnr_db": vae_psnr,
         "vae_train_samples_per_s": vae_rate,
         "dynamics_train_samples_per_s": dyn.samples_per_s,

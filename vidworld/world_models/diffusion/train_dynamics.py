@@ -18,6 +18,7 @@ from vidworld.train.optim import adamw
 from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
 from vidworld.world_models.diffusion.heads import HeadsConfig, RewardTerminationHead, heads_loss
+from vidworld.world_models.diffusion.history import HistoryEncoder
 from vidworld.world_models.diffusion.value import ValueHead, discounted_returns
 
 
@@ -25,25 +26,33 @@ class DynamicsModule(nn.Module):
     """Denoiser + heads as one module, so one DDP wrapper and one optimizer cover both losses."""
 
     def __init__(self, denoiser: ActionDenoiser, heads: RewardTerminationHead, dcfg: DenoiserConfig, hcfg: HeadsConfig,
-                 value: ValueHead | None = None, value_weight: float = 0.0):
+                 value: ValueHead | None = None, value_weight: float = 0.0, history: HistoryEncoder | None = None):
         super().__init__()
-        self.denoiser, self.heads, self.value = denoiser, heads, value
+        self.denoiser, self.heads, self.value, self.history = denoiser, heads, value, history
         self.value_weight = value_weight
         self.dcfg, self.hcfg = dcfg, hcfg
         self.denoiser_config = denoiser.config  # predict_delta / delta_scale, readable through DDP too
 
     def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor,
                 value_target: Tensor | None = None):
-        """context [B, K, c, h, w], actions [B, K], target [B, c, h, w] (the next latent), reward [B],
-        terminated [B]. The denoiser learns `to_target` (the latent or its scaled change)."""
-        d_loss = edm_loss(self.denoiser, to_target(self.denoiser_config, target, context), context, actions, self.dcfg)
-        h_loss, logs = heads_loss(self.heads, context, actions, target, reward, terminated, self.hcfg)
+        """context [B, M, c, h, w] (M >= the denoiser's K: a longer window feeds the history encoder), actions
+        [B, M] (the last one leads to target), target [B, c, h, w] (the next latent), reward [B], terminated [B].
+        The denoiser learns `to_target` (the latent or its scaled change) from the last K latents."""
+        K = self.denoiser_config.context_length
+        hist = self.history(context, actions[:, :-1]) if self.history is not None else None
+        ctx, acts = context[:, -K:], actions[:, -K:]
+        d_loss = edm_loss(self.denoiser, to_target(self.denoiser_config, target, ctx), ctx, acts, self.dcfg,
+                          history=hist)
+        h_loss, logs = heads_loss(self.heads, ctx, acts, target, reward, terminated, self.hcfg, history=hist)
         loss = d_loss + h_loss
         if self.value is not None and value_target is not None:
             # in units of the largest possible return 1/(1-discount) (rewards ~1): the value's gradients must
             # not dominate the shared gradient-norm clip of the denoiser
             scale = 1.0 - self.value.config.discount
-            v_loss = torch.nn.functional.mse_loss(self.value(target) * scale, value_target * scale)
+            # the value is of the NEXT state: its history is the window shifted by one step
+            nxt_hist = None if self.history is None else self.history(
+                torch.cat([context[:, 1:], target[:, None]], 1), actions[:, 1:])
+            v_loss = torch.nn.functional.mse_loss(self.value(target, nxt_hist) * scale, value_target * scale)
             loss = loss + self.value_weight * v_loss
             logs["value_mse"] = float(v_loss.detach())
         return loss, {"denoise": float(d_loss.detach()), **logs}
@@ -63,6 +72,7 @@ class DynamicsResult:
     heads: RewardTerminationHead
     value: ValueHead | None
     samples_per_s: float
+    history: HistoryEncoder | None = None
 
 
 def train_dynamics(
@@ -88,12 +98,13 @@ def train_dynamics(
         returns = discounted_returns(latents.rewards, latents.terminated, latents.lengths, vcfg.discount)
         with torch.no_grad():  # start at the mean return rather than regress ~10s up from 0
             value.out.bias.fill_(float(returns.mean()))
-    module = DynamicsModule(denoiser, heads, dcfg.denoiser, dcfg.heads, value, vcfg.loss_weight)
+    history = dcfg.build_history(latents.obs.shape[-1], num_actions, context_length)
+    module = DynamicsModule(denoiser, heads, dcfg.denoiser, dcfg.heads, value, vcfg.loss_weight, history)
     opt = adamw(module.parameters(), cfg.dynamics_lr, cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
-    ema = EMAModel(acc.unwrap_model(module).denoiser.parameters(), decay=cfg.ema_decay)
+    ema = EMAModel(ema_parameters(acc.unwrap_model(module)), decay=cfg.ema_decay)
     ema.to(acc.device)
-    sampler = WindowSampler(latents, context_length, pad_starts=cfg.pad_episode_starts)
+    sampler = WindowSampler(latents, dcfg.memory_length(context_length), pad_starts=cfg.pad_episode_starts)
 
     def batch_loss(gen: torch.Generator) -> tuple[Tensor, dict]:
         b = sampler.sample(cfg.dynamics_batch_size, gen)
@@ -109,10 +120,17 @@ def train_dynamics(
     stage = Stage("dynamics", cfg.dynamics_steps, cfg.dynamics_batch_size, cfg.dynamics_lr,
                   postfix=(("denoise", "denoise", ".4f"), ("term", "term_bce", ".3f")))
     res = train_loop(acc, module, opt, stage, cfg, batch_loss, resume=resume, progress=progress,
-                     checkpointables=(ema,), after_step=lambda: ema.step(acc.unwrap_model(module).denoiser.parameters()))
+                     checkpointables=(ema,), after_step=lambda: ema.step(ema_parameters(acc.unwrap_model(module))))
     unwrapped: DynamicsModule = acc.unwrap_model(module)
     final_denoiser = unwrapped.denoiser
-    ema.copy_to(final_denoiser.parameters())  # ship the EMA weights (the trained ones are in checkpoints)
+    ema.copy_to(ema_parameters(unwrapped))  # ship the EMA weights (the trained ones are in checkpoints)
     value_head = unwrapped.value.eval() if unwrapped.value is not None else None
+    history_enc = unwrapped.history.eval() if unwrapped.history is not None else None
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
-                          samples_per_s=res.samples_per_s)
+                          samples_per_s=res.samples_per_s, history=history_enc)
+
+
+def ema_parameters(module: DynamicsModule) -> list[nn.Parameter]:
+    """What the EMA averages: the denoiser, and the history encoder that conditions it (sampled together)."""
+    params = list(module.denoiser.parameters())
+    return params + list(module.history.parameters()) if module.history is not None else params

@@ -33,7 +33,8 @@ class ValueHead(ModelMixin, ConfigMixin):
     config_name = "value_config.json"
 
     @register_to_config
-    def __init__(self, latent_channels: int = 4, channels: tuple[int, ...] = (32, 64), discount: float = 0.95):
+    def __init__(self, latent_channels: int = 4, channels: tuple[int, ...] = (32, 64), discount: float = 0.95,
+                 history_dim: int = 0):
         super().__init__()
         ch = list(channels)
         layers: list[nn.Module] = [nn.Conv2d(latent_channels, ch[0], 3, padding=1)]
@@ -43,11 +44,15 @@ class ValueHead(ModelMixin, ConfigMixin):
                 layers.append(Downsample(c, ch[i + 1]))
         self.body = nn.Sequential(*layers)
         self.norm = group_norm(ch[-1])
-        self.out = nn.Linear(ch[-1], 1)
+        self.out = nn.Linear(ch[-1] + history_dim, 1)
 
-    def forward(self, latent: Tensor) -> Tensor:
-        """latent [B, c, h, w] -> value [B] (in units of discounted reward)."""
+    def forward(self, latent: Tensor, history: Tensor | None = None) -> Tensor:
+        """latent [B, c, h, w] (+ history [B, history_dim] if built with one) -> value [B] (discounted reward)."""
         h = F.silu(self.norm(self.body(latent))).mean(dim=(2, 3))
+        if self.config.history_dim:
+            if history is None:
+                raise ValueError(f"this value head is conditioned on a history vector [B, {self.config.history_dim}]")
+            h = torch.cat([h, history.to(h.dtype)], -1)
         return self.out(h).squeeze(-1)
 
 
