@@ -10,6 +10,7 @@ Outputs (in --out, default DIR/../eval):
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from vidworld.eval.horizon import (
     evaluate_horizon,
     open_loop_rollout,
 )
+from vidworld.eval.speed import ImaginationSpeed, imagination_speed
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
 from vidworld.paths import check_input_dir, check_output_dir
@@ -42,6 +44,7 @@ class EvalReport:
     heads: HeadsResult
     controllability: ControllabilityResult | None
     out_dir: Path
+    speed: ImaginationSpeed | None = None
 
     def summary(self) -> dict:
         h = self.horizon
@@ -51,6 +54,7 @@ class EvalReport:
             "model_beats_copy_last_at_every_step": all(above),
             "heads": asdict(self.heads),
             "controllability": asdict(self.controllability) if self.controllability else None,
+            "imagination": asdict(self.speed) if self.speed else None,
         }
 
 
@@ -66,6 +70,14 @@ def _collate(items: list[dict]) -> dict:
                                                                                  "terminated", "truncated")}
 
 
+def newest_context(batch: dict, offset: int) -> dict:
+    """Drop the first `offset` frames (and their actions) of every clip: a window cut for a longer context,
+    seen by a model with a shorter one. frames [B, L, ...] -> [B, L - offset, ...]; per-transition keys too."""
+    if offset == 0:
+        return batch
+    return {k: v[:, offset:] for k, v in batch.items()}
+
+
 def evaluate_world_model(
     model: WorldModel,
     data_path: str,
@@ -75,26 +87,36 @@ def evaluate_world_model(
     split_seed: int = 0,
     env_cfg: PixelEnvConfig | None = None,
     progress: bool = True,
+    window_context: int | None = None,
 ) -> EvalReport:
-    """Horizon metrics, head AUROC, controllability (when the env can be replayed), pictures."""
+    """Horizon metrics, head AUROC, controllability (when the env can be replayed), imagination speed, pictures.
+
+    window_context: cut held-out windows with this many context frames (>= the model's K; the model sees the
+    newest K of them). Several models evaluated with the same window_context and seed score the very same
+    clips and targets even when their K differ (`vidworld.eval.compare`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     K, H = model.context_length, cfg.horizon
+    W = window_context or K
+    if W < K:
+        raise ValueError(f"window_context {W} is shorter than the model's context_length {K}")
     g = torch.Generator(device=model.device).manual_seed(cfg.seed)
-    clips = SegmentDataset(data_path, K, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    clips = SegmentDataset(data_path, W, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
     check_dataset(model, clips.store)
     if len(clips) == 0:
-        raise ValueError(f"{data_path}: no held-out window of {K + H} frames; collect longer/more episodes")
+        raise ValueError(f"{data_path}: no held-out window of {W + H} frames; collect longer/more episodes")
+    collate = _collate if W == K else (lambda items: newest_context(_collate(items), W - K))
     subset = Subset(clips, _spread(len(clips), cfg.max_clips))
-    loader = DataLoader(subset, batch_size=cfg.batch_size, collate_fn=_collate)
+    loader = DataLoader(subset, batch_size=cfg.batch_size, collate_fn=collate)
     horizon = evaluate_horizon(model, tqdm(loader, desc="eval horizon", disable=not progress), K, H, generator=g)
 
     # Heads: every transition of the val split (terminal ones are rare; see evaluate_heads).
-    windows = SegmentDataset(data_path, K, 1, split="val", val_fraction=val_fraction, split_seed=split_seed)
-    wl = DataLoader(windows, batch_size=256, collate_fn=_collate)
+    windows = SegmentDataset(data_path, W, 1, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    wl = DataLoader(windows, batch_size=256, collate_fn=collate)
     heads = evaluate_heads(model, tqdm(wl, desc="eval heads", disable=not progress), K, generator=g)
+    speed = imagination_speed(model, next(iter(loader)))
 
     # Side-by-side video of a few clips.
-    batch = _collate([clips[i] for i in _spread(len(clips), cfg.video_clips)])
+    batch = collate([clips[i] for i in _spread(len(clips), cfg.video_clips)])
     imagined = open_loop_rollout(model, batch["frames"], batch["actions"], K, H, generator=g)
     gt = batch["frames"][:, K : K + H]
     for suffix in (".mp4", ".gif"):
@@ -103,9 +125,10 @@ def evaluate_world_model(
     ctrl = None
     env_id = clips.store.manifest.get("env_id", "")
     if supports_replay(env_id) and cfg.controllability_clips > 0:
-        ctrl = _controllability(model, clips, cfg, env_cfg or PixelEnvConfig(id=env_id, frame_size=model.frame_size), g)
+        ctrl = _controllability(model, clips, cfg, env_cfg or PixelEnvConfig(id=env_id, frame_size=model.frame_size), g,
+                                W - K)
 
-    report = EvalReport(horizon, heads, ctrl, out_dir)
+    report = EvalReport(horizon, heads, ctrl, out_dir, speed)
     (out_dir / "horizon.md").write_text(horizon_table(horizon) + "\n")
     write_json(horizon, out_dir / "horizon.json")
     plot_psnr_vs_horizon(horizon, out_dir / "psnr_vs_horizon.png", title=f"{env_id}: open-loop PSNR vs horizon")
@@ -113,20 +136,21 @@ def evaluate_world_model(
     return report
 
 
-def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig, g) -> ControllabilityResult:
+def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig, g,
+                     offset: int = 0) -> ControllabilityResult:
     """Same context, two action sequences (the real ones, and each id shifted by n//2 modulo n: another action
     at every step; for CartPole's two actions, left <-> right), real futures of both by replaying the env from
     the recorded state of the last context frame."""
     K, H = model.context_length, cfg.horizon
     idx = _spread(len(clips), cfg.controllability_clips)
-    batch = _collate([clips[i] for i in idx])
+    batch = newest_context(_collate([clips[i] for i in idx]), offset)
     states = []
     for i in idx:
         ep, start = clips.window(i)
         st = clips.store.arrays(ep).state
         if st is None:
             raise ValueError(f"{clips.store.root}: episode {ep} has no recorded state; cannot replay")
-        states.append(torch.as_tensor(st[start + K - 1]))
+        states.append(torch.as_tensor(st[start + offset + K - 1]))
     states = torch.stack(states)
     acts_a = batch["actions"][:, K - 1 : K - 1 + H]
     n = model.action_spec.n
@@ -138,7 +162,8 @@ def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: Pix
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="world model folder (from `vidworld train`)")
+    p.add_argument("--model", required=True, action="append",
+                   help="world model folder (from `vidworld train`); repeat to compare several on one table/chart")
     p.add_argument("--data", default=None, help="dataset folder (default: the one the model was trained on)")
     p.add_argument("--out", default=None, help="output folder (default: <model>/../eval)")
     p.add_argument("--horizon", type=int, default=EvalConfig.horizon)
@@ -153,17 +178,31 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
     if args.max_clips < 1:
         raise ValueError(f"--max-clips must be >= 1, got {args.max_clips}")
-    check_input_dir(args.model, "--model")
-    out = check_output_dir(args.out if args.out else Path(args.model).parent / "eval", "--out")
-    model = load_world_model(args.model)
-    data = args.data or model.meta.get("dataset")
+    paths = list(args.model)
+    for path in paths:
+        check_input_dir(path, "--model")
+    default_out = Path(paths[0]).parent / ("eval" if len(paths) == 1 else "eval_compare")
+    out = check_output_dir(args.out if args.out else default_out, "--out")
+    models = [load_world_model(path) for path in paths]
+    first = models[0]
+    data = args.data or first.meta.get("dataset")
     if not data:
-        raise ValueError("the model does not record its dataset; pass --data")
+        raise ValueError(f"{paths[0]}: the model does not record its dataset; pass --data")
     cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed)
-    report = evaluate_world_model(
-        model, data, cfg, out, model.meta.get("val_fraction", 0.1), model.meta.get("split_seed", 0)
-    )
-    print(format_report(report))
+    # the held-out split of the first model; the others are scored on the same episodes
+    val_fraction, split_seed = first.meta.get("val_fraction", 0.1), first.meta.get("split_seed", 0)
+    for path, m in zip(paths[1:], models[1:]):
+        if (m.meta.get("val_fraction", 0.1), m.meta.get("split_seed", 0)) != (val_fraction, split_seed):
+            warnings.warn(f"{path} was trained with another train/val split than {paths[0]}: its held-out "
+                          "score may include episodes it trained on", stacklevel=1)
+    if len(models) == 1:
+        report = evaluate_world_model(first, data, cfg, out, val_fraction, split_seed)
+        print(format_report(report))
+    else:
+        from vidworld.eval.compare import compare_table, evaluate_models, model_names
+
+        reports = evaluate_models(dict(zip(model_names(paths), models)), data, cfg, out, val_fraction, split_seed)
+        print(compare_table(reports, [t for t in (1, 5, 15, 50) if t <= cfg.horizon] or [cfg.horizon]))
     print(f"outputs in {out}")
     return 0
 
