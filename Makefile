@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export SDL_VIDEODRIVER ?= dummy
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench play clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/world_model.py
+
+# `make play MODEL=runs/demo/model`: the play page at http://127.0.0.1:7860/ (ARGS="--port 8000" etc.)
+MODEL ?= runs/demo/model
+play: install
+	$(BIN)/vidworld play --model $(MODEL) $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs
