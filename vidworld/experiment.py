@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from vidworld.config import load_config
 from vidworld.data.collect import CollectConfig
 from vidworld.data.dataset import DatasetConfig
+from vidworld.agents.actor_critic import ActorCriticConfig
 from vidworld.eval.config import EvalConfig
 from vidworld.planning.config import PlanConfig
+from vidworld.rl.config import DreamConfig
 from vidworld.train.config import TrainConfig
 from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.registry import ModelConfig
+from vidworld.world_models.rssm.config import RSSMConfig
 
 
 @dataclass
@@ -28,9 +31,12 @@ class ExperimentConfig:
     data: DatasetConfig = field(default_factory=DatasetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    rssm: RSSMConfig = field(default_factory=RSSMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
+    agent: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    dream: DreamConfig = field(default_factory=DreamConfig)
 
 
 def load_experiment(path: str | os.PathLike | None, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -20,7 +20,10 @@ protocols, checked with `isinstance(model, Capability)` (never by probing attrib
   simulator's `obs_type="latent"`);
 * `TeacherForcedHeads`: `encode(frames)` + `predict_heads(state, actions, next_latent) -> StepOut`, judging
   the reward/termination heads on the real next frame (evaluation);
-* `Autoencoder`: `reconstruct(frames)` -> frames, the autoencoder's ceiling (evaluation).
+* `Autoencoder`: `reconstruct(frames)` -> frames, the autoencoder's ceiling (evaluation);
+* `Filtering`: `observe(state, actions, frames)` -> the state after a REAL transition (acting in a real env
+  without re-encoding the whole context every step: DreamerV3's posterior update; diffusion: encode the one
+  new frame and shift the window).
 
 Alignment (as in DIAMOND): `context_actions[:, i]` is the action taken at `context_frames[:, i]`, leading to
 frame i+1; so K frames come with K-1 actions, and `step` supplies the action taken at the newest frame.
@@ -155,6 +158,13 @@ class TeacherForcedHeads(Protocol):
 class Autoencoder(Protocol):
     def reconstruct(self, frames: Tensor) -> Tensor:
         """uint8 [B, 3, S, S] -> its autoencoder round trip, uint8 [B, 3, S, S]."""
+
+
+@runtime_checkable
+class Filtering(Protocol):
+    def observe(self, state: Any, actions: Tensor, frames: Tensor) -> Any:
+        """`actions` [B] were taken in `state` and the real env showed `frames` uint8 [B, 3, S, S]: the state
+        that `init` would build from the context extended by that step (up to float rounding)."""
 
 
 def value_function(model: Any) -> Any:

@@ -33,6 +33,8 @@ from vidworld.protocol import (
 )
 from vidworld.world_models import load_world_model
 from vidworld.world_models.copy_last import CopyLastFrameModel
+from vidworld.world_models.rssm.model import RSSMWorldModel
+from vidworld.world_models.rssm.networks import RSSMNetworks
 
 B = 3
 
@@ -73,11 +75,25 @@ def toy_cartpole_case() -> Case:
     return Case(model, frames, actions, saveable=False, stochastic=False)
 
 
+def rssm_case() -> Case:
+    """A tiny DreamerV3 RSSM (16x16 frames, GRU 16, 4 x 4 categoricals); outputs perturbed off their zero
+    init so rewards differ between rows."""
+    torch.manual_seed(0)
+    nets = RSSMNetworks(frame_size=FRAME, num_actions=2, depth=4, deter=16, hidden=16, stoch=4, classes=4,
+                        units=16, head_layers=1)
+    with torch.no_grad():
+        nets.reward_out.weight.normal_(0, 0.5)
+    frames, actions = random_context(B, seed=5)
+    return Case(RSSMWorldModel(nets, ActionSpec(n=2), K, meta={"env_id": "CartPole-v1"}).eval(), frames, actions,
+                saveable=True, stochastic=True)
+
+
 MODELS: dict[str, Callable[[], Case]] = {
     "diffusion": diffusion_case,
     "diffusion_history": diffusion_history_case,
     "copy_last": copy_last_case,
     "toy_cartpole": toy_cartpole_case,
+    "rssm": rssm_case,
 }
 
 
@@ -203,3 +219,21 @@ def test_gymnasium_env_checker(case, world, obs_type):
     if obs_type == "features":
         assert obs.shape == (case.model.feature_dim,)
     assert isinstance(np.asarray(obs), np.ndarray)
+
+
+def test_observe_matches_init_on_the_extended_context(case):
+    """Filtering models: observe(init(ctx), a, real frame) == init(ctx shifted by that real step)."""
+    from vidworld.protocol import Filtering
+
+    if not isinstance(case.model, Filtering):
+        pytest.skip("not a Filtering model")
+    state = case.model.init(case.frames, case.actions)
+    acts = torch.arange(B) % case.model.action_spec.n
+    new_frame = case.frames[:, 0]  # any real-looking frame
+    observed = case.model.observe(state, acts, new_frame)
+    frames = torch.cat([case.frames[:, 1:], new_frame[:, None]], 1)
+    actions = torch.cat([case.actions[:, 1:], acts[:, None]], 1) if case.actions.shape[1] else case.actions
+    direct = case.model.init(frames, actions)
+    torch.testing.assert_close(case.model.features(observed), case.model.features(direct), rtol=1e-4, atol=1e-4)
+    if isinstance(case.model, PixelDecoder):
+        assert (case.model.decode(observed).int() - case.model.decode(direct).int()).abs().max() <= 1

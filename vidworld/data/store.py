@@ -102,6 +102,9 @@ class EpisodeStore:
         root = Path(path)
         if (root / "manifest.json").exists():
             raise DatasetError(f"{root} already holds a dataset (manifest.json); open it to append")
+        if root.is_dir() and any(root.glob("*.mp4")):  # a manifest here would hide those videos
+            raise DatasetError(f"{root} holds *.mp4 files without a manifest.json: an external dataset, which "
+                               "is read-only; collect into another folder")
         space = action_space if isinstance(action_space, dict) else action_space_to_json(action_space)
         action_space_from_json(space)  # validate
         manifest = {"env_id": env_id, "frame_size": frame_size, "fps": fps,
@@ -150,6 +153,8 @@ class EpisodeStore:
     @classmethod
     def _load(cls, root: Path, skip_corrupt: bool, for_append: bool) -> EpisodeStore:
         if not root.is_dir():
+            if root.exists():
+                raise DatasetError(f"{root} is a file, not a dataset folder (expected manifest.json + episodes/)")
             raise FileNotFoundError(f"no dataset at {root}: folder does not exist")
         if (root / "manifest.json").is_file():
             store = cls(root, read_manifest(root / "manifest.json"))
@@ -262,6 +267,30 @@ class EpisodeStore:
             raise
         self._keep(info, video, arrays)
         return info
+
+    def keep_first(self, names: list[str]) -> list[str]:
+        """Roll the store back to exactly the episodes `names` (a prefix of `listed_names`): later episodes
+        are unlisted and their files deleted, their numbers stay burnt. What a resumed online loop calls to
+        drop the episodes collected after its checkpoint (they are collected again, identically). Returns
+        the names removed."""
+        listed = self.listed_names
+        if listed[: len(names)] != list(names):
+            raise DatasetError(f"{self.root}: the store does not start with the {len(names)} episodes to keep "
+                               f"(first difference at {next((i for i, (a, b) in enumerate(zip(listed, names)) if a != b), len(listed))})")
+        extra = listed[len(names):]
+        if not extra:
+            return []
+        self._next_episode = max(self._next_episode, self._highest_listed() + 1)
+        self._entries = self._entries[: len(names)]
+        keep = [i for i, e in enumerate(self.episodes) if e.name not in set(extra)]
+        self.episodes = [self.episodes[i] for i in keep]
+        self._videos = [self._videos[i] for i in keep]
+        self._arrays = [self._arrays[i] for i in keep]
+        self._write_manifest()  # first: an episode exists only while the manifest lists it
+        for name in extra:
+            for f in self._paths(name):
+                f.unlink(missing_ok=True)
+        return extra
 
     def next_index(self) -> int:
         """Number of the next episode: above every number the manifest lists or burnt (`next_episode`) and

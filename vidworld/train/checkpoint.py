@@ -81,10 +81,18 @@ def save_checkpoint(acc: Accelerator, step: int, keep: int) -> Path:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
-            shutil.rmtree(old[1], ignore_errors=True)
+        prune_checkpoints(root, keep)
     acc.wait_for_everyone()
     return final
+
+
+def prune_checkpoints(root: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints. Each is first renamed to a hidden temp name, so a kill
+    mid-delete never leaves a half-deleted folder that still looks like a complete checkpoint."""
+    for _, old in list_checkpoints(root)[:-keep] if keep > 0 else []:
+        doomed = old.with_name(f".{old.name}.tmp")
+        os.replace(old, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
@@ -99,11 +107,13 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def resume_if_possible(acc: Accelerator, resume: bool) -> bool:
-    """Load the newest checkpoint when `resume` and one exists. Returns whether it resumed."""
+def resume_if_possible(acc: Accelerator, resume: bool, max_step: int | None = None) -> bool:
+    """Load the newest checkpoint (at most `max_step`, if given) when `resume` and one exists. Returns whether
+    it resumed. `max_step`: an online learner asked for fewer steps than a killed later call had reached
+    resumes from where it was, not from the future."""
     if not resume:
         return False
-    found = list_checkpoints(checkpoint_root(acc))
+    found = [c for c in list_checkpoints(checkpoint_root(acc)) if max_step is None or c[0] <= max_step]
     if not found:
         return False
     acc.load_state(str(found[-1][1]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidworld.train.optim import LR_SCHEDULES
 from vidworld.config import MAX_SEED, check_field
 
 MIXED_PRECISIONS = ("no", "fp16", "bf16")  # accelerate's names
@@ -31,6 +32,7 @@ class TrainConfig:
     # shared
     weight_decay: float = 1e-2
     warmup_steps: int = 100
+    lr_schedule: str = "cosine"  # "cosine" (to 10% at the last step) | "constant" after warm-up (online loop)
     grad_accum: int = 1
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
     mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (accelerate; fp16 is a no-op on CPU)
@@ -52,6 +54,7 @@ class TrainConfig:
         check_field(self, "weight_decay", ge=0)
         check_field(self, "warmup_steps", ge=0)
         check_field(self, "grad_clip", ge=0, note="0 = no clipping")
+        check_field(self, "lr_schedule", one_of=LR_SCHEDULES)
         check_field(self, "mixed_precision", one_of=MIXED_PRECISIONS)
         check_field(self, "num_threads", ge=0, note="0 = torch's default")
         check_field(self, "seed", ge=0, lt=MAX_SEED)

@@ -27,7 +27,13 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from vidworld.atomic import remove_stale_temps
-from vidworld.train.checkpoint import GeneratorState, TrainProgress, resume_if_possible, save_checkpoint
+from vidworld.train.checkpoint import (
+    GeneratorState,
+    TrainProgress,
+    prune_checkpoints,
+    resume_if_possible,
+    save_checkpoint,
+)
 from vidworld.train.config import TrainConfig
 from vidworld.train.log import WindowMean, append_log, truncate_log
 from vidworld.train.optim import lr_at, set_lr
@@ -75,11 +81,13 @@ def train_loop(
     gen = torch.Generator().manual_seed(cfg.seed + 7919 * acc.process_index)  # batch draws, per process
     acc.register_for_checkpointing(prog, *checkpointables, GeneratorState(gen), window)
     log_file = stage_dir / "log.jsonl"
-    resumed = prog.step if resume_if_possible(acc, resume) else None
-    if resumed is not None:
+    resumed = prog.step if resume_if_possible(acc, resume, max_step=stage.steps) else None
+    if resumed is not None and progress:
         acc.print(f"[{stage.name}] resumed at step {prog.step}")
     if acc.is_main_process:
+        remove_stale_temps(stage_dir)  # e.g. a log rewrite a kill interrupted
         remove_stale_temps(stage_dir / "checkpoints")  # a checkpoint a kill left half-written
+        prune_checkpoints(stage_dir / "checkpoints", cfg.keep_checkpoints)  # a kill during the last prune
         truncate_log(log_file, prog.step)  # rows past the checkpoint are redone below (none on a fresh run)
     if acc.log_with:
         acc.init_trackers(stage.name)
@@ -87,7 +95,7 @@ def train_loop(
                disable=not (progress and acc.is_main_process))
     t0, n0 = time.perf_counter(), prog.step
     while prog.step < stage.steps:
-        set_lr(opt, lr_at(prog.step, stage.lr, cfg.warmup_steps, stage.steps))
+        set_lr(opt, lr_at(prog.step, stage.lr, cfg.warmup_steps, stage.steps, cfg.lr_schedule))
         with acc.accumulate(module):
             loss, logs = batch_loss(gen)
             acc.backward(loss)

@@ -18,11 +18,17 @@ def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) 
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def lr_at(step: int, base_lr: float, warmup: int, total: int) -> float:
-    """Linear warm-up then cosine decay to 10% (computed, not a prepared scheduler: a prepared one steps
-    num_processes times per optimizer step)."""
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def lr_at(step: int, base_lr: float, warmup: int, total: int, schedule: str = "cosine") -> float:
+    """Linear warm-up then cosine decay to 10% at `total` ("cosine"), or the base LR ("constant": online
+    training, whose total grows with the data). Computed, not a prepared scheduler: a prepared one steps
+    num_processes times per optimizer step."""
     if step < warmup:
         return base_lr * (step + 1) / warmup
+    if schedule == "constant":
+        return base_lr
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 

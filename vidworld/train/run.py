@@ -42,7 +42,8 @@ class TrainOutput:
 
 # What a --resume may change: how long to train, and settings that do not touch the training itself.
 RESUMABLE_CHANGES = ("train.vae_steps", "train.dynamics_steps", "train.num_threads", "train.tensorboard",
-                     "eval.", "plan.", "collect.")
+                     "rssm.train_steps", "dream.real_steps", "eval.", "plan.", "collect.steps", "collect.policy",
+                     "collect.out")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

@@ -4,8 +4,9 @@
     model = load_world_model("runs/demo/model")                     # any kind, by world_model.json's "kind"
     model = load_world_model("runs/demo/model", sampler_steps=1)    # a kind's own load-time overrides
 
-Kinds (see `registry.KINDS`): "diffusion" (latent video diffusion: VAE + EDM denoiser + heads),
-"copy_last" (the copy-the-last-frame baseline). Every model implements `vidworld.protocol.WorldModel`.
+Kinds (see `registry.KINDS`): "diffusion" (latent video diffusion: VAE + EDM denoiser + heads), "rssm"
+(DreamerV3's recurrent state-space model), "copy_last" (the copy-the-last-frame baseline). Every model
+implements `vidworld.protocol.WorldModel`.
 """
 
 from __future__ import annotations

@@ -61,6 +61,13 @@ class CopyLastFrameModel:
         x = state.frame.float() / 255.0
         return F.adaptive_avg_pool2d(x, FEATURE_SIDE).flatten(1)
 
+    def observe(self, state: CopyLastState, actions: Tensor, frames: Tensor) -> CopyLastState:
+        """A real transition: keep copying the newly seen frame uint8 [B, 3, H, W]."""
+        self.action_spec.check(actions, batch=state.frame.shape[0])
+        if frames.dtype != torch.uint8 or frames.shape != state.frame.shape:
+            raise ValueError(f"frames must be uint8 {tuple(state.frame.shape)}, got {frames.dtype} {tuple(frames.shape)}")
+        return CopyLastState(frame=frames.clone())
+
     def decode_from(self, state: CopyLastState, latents: Tensor) -> Tensor:
         """StepOut.latent's [N, 3, H, W] (the frame in [0, 1]) -> uint8 [N, 3, H, W]."""
         return self.decode(latents)
@@ -75,12 +82,19 @@ class CopyLastFrameModel:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> CopyLastFrameModel:
         info = read_model_info(Path(path), KIND, FORMAT_VERSION)
+        info_file = Path(path) / "world_model.json"
+        k, size = info.get("context_length"), info.get("frame_size")
+        # int("3") would pass a string; a frame_size "big" would reach every consumer's comparisons
+        if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
+            raise ValueError(f"{info_file}: context_length is {k!r}; expected an integer >= 1")
+        if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size >= 1):
+            raise ValueError(f"{info_file}: frame_size is {size!r}; expected an integer >= 1 (or null: any size)")
         try:
             spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
-            return cls(spec, int(info["context_length"]), info.get("frame_size"), info.get("meta", {}))
+            return cls(spec, k, size, info.get("meta", {}))
         except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{Path(path) / 'world_model.json'}: missing or malformed field ({e}); expected "
-                             "action_spec, context_length, frame_size") from None
+            raise ValueError(f"{info_file}: missing or malformed field ({e}); expected action_spec, "
+                             "context_length, frame_size") from None
 
     def init(self, context_frames: Tensor, context_actions: Tensor) -> CopyLastState:
         """context_frames uint8 [B, K, 3, H, W], context_actions long [B, K-1] -> state."""

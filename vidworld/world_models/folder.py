@@ -31,7 +31,43 @@ def read_info(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{info_file}: not valid JSON ({e})") from None
     if not isinstance(info, dict):
         raise ValueError(f"{info_file}: expected a JSON object, got {type(info).__name__}")
+    kind = info.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        from vidworld.world_models.registry import KINDS
+
+        raise ValueError(f"{info_file}: 'kind' is {kind!r}; expected a string, one of {sorted(KINDS)}")
     return info
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_common_fields(info: dict[str, Any], info_file: Path) -> None:
+    """The fields every kind saves and generic code reads (`action_spec`, `meta`): a wrong type there would
+    surface far away as a TypeError (comparing "two" with 2) or a model applied to the wrong env."""
+    spec = info.get("action_spec")
+    if spec is not None:
+        if not isinstance(spec, dict):
+            raise ValueError(f"{info_file}: 'action_spec' is {spec!r}; expected an object like "
+                             '{"kind": "discrete", "n": 2}')
+        if spec.get("kind", "discrete") == "discrete" and not (_is_int(spec.get("n")) and spec["n"] >= 1):
+            raise ValueError(f"{info_file}: action_spec.n is {spec.get('n')!r}; expected the number of discrete "
+                             "actions, an integer >= 1")
+    meta = info.get("meta")
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise ValueError(f"{info_file}: 'meta' is {meta!r}; expected an object (env_id, dataset, ...)")
+        for key in ("env_id", "dataset"):
+            value = meta.get(key)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ValueError(f"{info_file}: meta.{key} is {value!r}; expected a non-empty string or null")
+        fraction, seed = meta.get("val_fraction"), meta.get("split_seed")
+        if fraction is not None and not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+                                         and 0 <= fraction < 1):
+            raise ValueError(f"{info_file}: meta.val_fraction is {fraction!r}; expected a number in [0, 1)")
+        if seed is not None and not _is_int(seed):
+            raise ValueError(f"{info_file}: meta.split_seed is {seed!r}; expected an integer")
 
 
 def read_model_info(path: str | Path, kind: str, format_version: int) -> dict[str, Any]:
@@ -49,6 +85,7 @@ def read_model_info(path: str | Path, kind: str, format_version: int) -> dict[st
     if version > format_version:
         raise ValueError(f"{info_file}: format_version {version} is newer than this vidworld reads "
                          f"(<= {format_version}); upgrade vidworld to load it")
+    check_common_fields(info, info_file)
     return info
 
 
@@ -57,8 +94,16 @@ def load_part(cls: type[T], folder: Path, **kwargs: Any) -> T:
     if not folder.is_dir():
         raise ValueError(f"world model part missing: {folder} (expected a folder saved by {cls.__name__})")
     try:
-        return cls.from_pretrained(folder, **kwargs)  # type: ignore[attr-defined]
+        part = cls.from_pretrained(folder, **kwargs)  # type: ignore[attr-defined]
     except Exception as e:  # OSError, SafetensorError, JSONDecodeError, shape-mismatch ValueError, ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ValueError(f"{folder}: cannot load its {cls.__name__} weights/config ({type(e).__name__}: "
                          f"{first[:300]}); the folder is damaged or was saved by another model") from None
+    # diffusers records where a part was loaded from; saved again, that absolute path would make a model
+    # folder depend on where (and whether) it was resumed
+    config = getattr(part, "_internal_dict", None)
+    if config is not None and "_name_or_path" in config:
+        from diffusers.configuration_utils import FrozenDict
+
+        part._internal_dict = FrozenDict({k: v for k, v in config.items() if k != "_name_or_path"})
+    return part

@@ -15,16 +15,22 @@ from typing import Any
 @dataclass(frozen=True)
 class Kind:
     """model: "module:Class" with `from_pretrained(path, device=..., **overrides)`; trainer: "module:function"
-    `train(cfg: ExperimentConfig, resume: bool, progress: bool) -> TrainOutput`, or None (nothing to train)."""
+    `train(cfg: ExperimentConfig, resume: bool, progress: bool) -> TrainOutput`, or None (nothing to train);
+    online: "module:Class" built as `Class(cfg, root, action_spec, meta)` with
+    `update(episodes, target_steps, progress) -> model` (the `vidworld dream` loop), or None."""
 
     model: str
     trainer: str | None = None
+    online: str | None = None
 
 
 KINDS: dict[str, Kind] = {
     "diffusion": Kind("vidworld.world_models.diffusion.model:DiffusionWorldModel",
-                      "vidworld.world_models.diffusion.train:train_diffusion"),
+                      "vidworld.world_models.diffusion.train:train_diffusion",
+                      "vidworld.world_models.diffusion.online:DiffusionOnline"),
     "copy_last": Kind("vidworld.world_models.copy_last:CopyLastFrameModel"),
+    "rssm": Kind("vidworld.world_models.rssm.model:RSSMWorldModel",
+                 "vidworld.world_models.rssm.train:train_rssm"),
 }
 # Names older vidworld versions wrote into world_model.json.
 LEGACY_KINDS = {"vidworld.DiffusionWorldModel": "diffusion"}
@@ -67,6 +73,14 @@ def resolve(dotted: str) -> Any:
 
 def model_class(kind: str) -> type:
     return resolve(KINDS[canonical_kind(kind)].model)
+
+
+def online_learner(kind: str):
+    spec = KINDS[canonical_kind(kind, "model.kind")]
+    if spec.online is None:
+        raise ValueError(f"model.kind {kind!r} cannot be trained online (vidworld dream) yet; kinds that can: "
+                         f"{sorted(k for k, v in KINDS.items() if v.online)}")
+    return resolve(spec.online)
 
 
 def trainer(kind: str):

@@ -240,6 +240,20 @@ class DiffusionWorldModel(nn.Module):
         return from_target(self.denoiser.config, x, clean_ctx)
 
     @torch.no_grad()
+    def observe(self, state: LatentState, actions: Tensor, frames: Tensor) -> LatentState:
+        """The state after a real transition: `actions` [B] taken, real `frames` uint8 [B, 3, H, W] seen. Encodes
+        only the new frame (acting at batch 1 costs one VAE encode, not K); the anchor for relative decoding
+        becomes the new real frame, as `init` on the extended context would make it."""
+        self._check_frames(frames, "frames")
+        acts = self._actions_window(state, actions)
+        z = self.encode(frames).to(state.latents.dtype)
+        correction = None
+        if self.decode_relative:
+            correction = frames_to_unit(frames.to(self.device), self.vae.dtype) - self.vae.decode_normalized(z)
+        return LatentState(latents=torch.cat([state.latents[:, 1:], z[:, None]], 1), actions=acts[:, 1:],
+                           pixel_correction=correction)
+
+    @torch.no_grad()
     def predict_heads(self, state: LatentState, actions: Tensor, next_latent: Tensor) -> StepOut:
         """Reward and termination of taking `actions` [B] in `state` and landing in `next_latent` [B, c, h, w]."""
         acts = self._actions_window(state, actions)

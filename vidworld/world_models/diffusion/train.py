@@ -30,6 +30,7 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
     t_start = time.perf_counter()
     if state.is_main_process:
         remove_stale_temps(run, names=("vae",))  # a kill during the vae/ folder write leaves a temp
+        remove_stale_temps(run / "stage_vae")  # not entered again once vae/ exists
     state.wait_for_everyone()
 
     # --- stage 1: VAE (skipped on --resume once its final folder exists) ---------------------------

@@ -1,0 +1,66 @@
+"""The online loop end to end on the tiny config, and a kill + --resume equal to an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidworld.experiment import load_experiment
+from vidworld.rl import online
+from vidworld.rl.replay import Replay
+
+
+def _cfg(run, *extra):
+    return load_experiment("configs/tiny/dream.yaml", [f"run_dir={run}", *extra])
+
+
+def _comparable(run):
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    for row in log:
+        row.pop("wall_minutes")
+    summary = json.loads((run / "dream_summary.json").read_text())
+    evals = [{k: v for k, v in e.items() if k not in ("wall_minutes", "decisions_per_s")}
+             for e in summary["evaluations"]]
+    agent = torch.load(run / "dream_state" / "agent.pt", weights_only=False)["nets"]
+    return log, evals, summary["real_steps"], agent
+
+
+def test_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    summary = online.run_dream(_cfg(whole), progress=False)
+    assert summary["real_steps"] >= 300 and summary["iterations"] == 3
+    assert [e["real_steps"] for e in summary["evaluations"]][-1] == summary["real_steps"]
+    assert all(len(e["returns"]) == 2 for e in summary["evaluations"])
+    assert (whole / "learning_curve.png").stat().st_size > 1000 and (whole / "model" / "world_model.json").is_file()
+
+    # kill in iteration 3, right after its first new episode reached the store (never checkpointed)
+    killed = tmp_path / "killed"
+    state_file = killed / "dream_state" / "state.json"
+    real_append = Replay.append
+
+    def dying_append(self, ep):
+        real_append(self, ep)
+        if state_file.is_file() and json.loads(state_file.read_text())["iteration"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(Replay, "append", dying_append)
+    with pytest.raises(KeyboardInterrupt):
+        online.run_dream(_cfg(killed), progress=False)
+    monkeypatch.setattr(Replay, "append", real_append)
+    on_disk = sorted(p.stem for p in (killed / "replay" / "episodes").glob("*.npz"))
+    before = json.loads(state_file.read_text())
+    assert before["iteration"] == 2 and len(on_disk) == len(before["episodes"]) + 1  # one uncheckpointed episode
+    with pytest.raises(ValueError, match="already holds a run"):
+        online.run_dream(_cfg(killed), progress=False)
+    online.run_dream(_cfg(killed), resume=True, progress=False)
+
+    log_a, evals_a, steps_a, agent_a = _comparable(whole)
+    log_b, evals_b, steps_b, agent_b = _comparable(killed)
+    assert log_a == log_b and evals_a == evals_b and steps_a == steps_b
+    assert agent_a.keys() == agent_b.keys() and all(torch.equal(agent_a[k], agent_b[k]) for k in agent_a)
+    # the store holds exactly the replay's episodes: nothing orphaned or duplicated
+    names = json.loads((killed / "dream_state" / "state.json").read_text())["episodes"]
+    files = sorted(p.stem for p in (killed / "replay" / "episodes").glob("*.npz"))
+    assert files == sorted(names) and len(set(names)) == len(names)

@@ -1,0 +1,277 @@
+"""`vidworld dream CONFIG [key=value ...] [--resume | --overwrite]`: model-based RL in the real env.
+
+One loop (the shape of DreamerV3's embodied/run/train.py, with the world model and agent made by factories
+so that every kind runs in it), iteration by iteration:
+
+    1. collect >= dream.collect_steps real steps (whole episodes) with the acting policy — iteration 0: a
+       random policy for dream.prefill_steps — and append them to the replay (run_dir/replay, episode store);
+    2. train the world model on everything so far (the kind's online learner, e.g. diffusion/online.py);
+    3. train the actor-critic in imagination from real start contexts (vidworld/agents);
+    4. every dream.eval_every real steps: dream.eval_episodes real episodes with the greedy actor (the shared
+       harness, rl/evaluate.py);
+    5. checkpoint: loop state, agent (nets, optimisers, normaliser), RNG, and the replay's episode list.
+
+Kill it at any moment and `--resume` continues from the last finished iteration: the world model from its
+own stage checkpoints, episodes collected after the checkpoint are deleted from the store and collected
+again (env seeds and policy noise are functions of the episode number), so the result equals an
+uninterrupted run. Outputs: run_dir/log.jsonl (one row per iteration), dream_summary.json,
+learning_curve.png, model/ (the last world model), agent.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vidworld.atomic import atomic_folder, atomic_write_text, remove_stale_temps
+from vidworld.config import save_config
+from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
+from vidworld.experiment import ExperimentConfig, load_experiment
+from vidworld.protocol import ActionSpec
+from vidworld.rl.evaluate import EvalResult, Policy, RandomPolicy, evaluate_policy
+from vidworld.rl.policies import ActorPolicy, PlannerPolicy
+from vidworld.rl.replay import RealEpisode, Replay
+from vidworld.train.log import append_log, truncate_log
+from vidworld.train.run import prepare_run_dir
+from vidworld.world_models.registry import online_learner
+
+STATE_DIR = "dream_state"
+
+
+@dataclass
+class LoopState:
+    """What the loop itself checkpoints (the world model and replay files checkpoint themselves)."""
+
+    iteration: int = 0
+    real_steps: int = 0
+    episodes: list[str] = field(default_factory=list)  # replay store names, in order
+    evaluations: list[dict] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    agent_generator: list[int] | None = None  # torch.Generator state as a list of bytes
+
+
+def episode_seed(cfg: ExperimentConfig, index: int) -> int:
+    """Env seed (and policy-noise seed) of collected episode `index`: a function of the number, so a resumed
+    loop collects exactly the episodes an uninterrupted one would."""
+    return (cfg.dream.seed * 1_000_003 + 7919 * index + 1) % (2**31)
+
+
+def collect(env: Any, policy: Policy, steps: int, cfg: ExperimentConfig, first_index: int,
+            progress: bool) -> list[RealEpisode]:
+    """Whole episodes until >= `steps` real steps; episode i uses seed episode_seed(first_index + i)."""
+    out, total = [], 0
+    bar = tqdm(total=steps, desc="collect", disable=not progress, leave=False)
+    while total < steps:
+        seed = episode_seed(cfg, first_index + len(out))
+        obs, info = env.reset(seed=seed)
+        if isinstance(policy, RandomPolicy):
+            policy.bind(env)
+        policy.reset(obs, seed)
+        frames, states, acts, rews, terms, truncs = [obs], [info.get("state")], [], [], [], []
+        done = False
+        while not done:
+            a = policy.act(obs)
+            obs, r, term, trunc, info = env.step(a)
+            frames.append(obs)
+            states.append(info.get("state"))
+            acts.append(int(a))
+            rews.append(float(r))
+            terms.append(bool(term))
+            truncs.append(bool(trunc))
+            done = bool(term or trunc)
+        state = None if any(s is None for s in states) else np.stack(states).astype(np.float32)
+        out.append(RealEpisode(np.stack(frames), np.asarray(acts), np.asarray(rews, np.float32), np.asarray(terms),
+                               np.asarray(truncs), state))
+        total += len(acts)
+        bar.update(len(acts))
+    bar.close()
+    return out
+
+
+def save_state(run: Path, state: LoopState, agent) -> None:
+    with atomic_folder(run / STATE_DIR) as tmp:
+        (tmp / "state.json").write_text(json.dumps(state.__dict__))
+        if agent is not None:
+            torch.save(agent.state_dict(), tmp / "agent.pt")
+
+
+def load_state(run: Path) -> tuple[LoopState, dict | None]:
+    folder = run / STATE_DIR
+    if not (folder / "state.json").is_file():
+        return LoopState(), None
+    try:
+        state = LoopState(**json.loads((folder / "state.json").read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{folder / 'state.json'}: not a dream loop state ({e})") from None
+    agent = torch.load(folder / "agent.pt", weights_only=False) if (folder / "agent.pt").is_file() else None
+    return state, agent
+
+
+def make_agent(cfg: ExperimentConfig, feature_dim: int, spec: ActionSpec):
+    from vidworld.agents.actor_critic import ActorCritic
+
+    torch.manual_seed(cfg.dream.seed)
+    return ActorCritic(cfg.agent, feature_dim, spec)
+
+
+def acting_policy(cfg: ExperimentConfig, model, agent) -> Policy:
+    if cfg.dream.acting == "planner":
+        from vidworld.planning.run import make_planner
+
+        return PlannerPolicy(model, make_planner(model, cfg.plan), cfg.plan.precision)
+    return ActorPolicy(model, agent, greedy=False)
+
+
+def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
+    d = cfg.dream
+    run = prepare_run_dir(cfg, resume, overwrite)
+    run.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(run)
+    save_config(cfg, run / "config.yaml")
+    torch.set_num_threads(cfg.train.num_threads) if cfg.train.num_threads > 0 else None
+    env_cfg = PixelEnvConfig(**{**cfg.collect.env.__dict__, "max_episode_steps": d.max_episode_steps})
+    env = make_pixel_env(env_cfg)
+    space = env.action_space
+    if getattr(space, "n", None) is None:  # gymnasium: only Discrete spaces have n
+        raise ValueError(f"env {env_cfg.id}: the dream loop needs discrete actions, got {space}")
+    spec = ActionSpec(kind="discrete", n=int(space.n))
+    fps = float(env.metadata.get("render_fps") or 15)
+
+    state, agent_state = load_state(run) if resume else (LoopState(), None)
+    replay = Replay.open(run / "replay", env_cfg.id, env_cfg.frame_size, fps, space,
+                         keep=state.episodes if resume else None)
+    meta = {"env_id": env_cfg.id, "dataset": str(run / "replay"), "fps": fps, "val_fraction": 0.0, "split_seed": 0}
+    learner = online_learner(cfg.model.kind)(cfg, run / "world_model", spec, meta)
+    agent_gen = torch.Generator().manual_seed(d.seed + 1)
+    if state.agent_generator is not None:
+        agent_gen.set_state(torch.tensor(state.agent_generator, dtype=torch.uint8))
+    log_file = run / "log.jsonl"
+    truncate_log(log_file, state.iteration)  # rows of iterations after the checkpoint are redone
+    model = agent = None
+    if state.iteration > 0:  # the world model of the last finished iteration (from its checkpoint)
+        model = learner.update(replay.episodes(), state.iteration * d.model_updates)
+        agent = make_agent(cfg, model.feature_dim, spec)
+        if agent_state is not None:
+            agent.load_state_dict(agent_state)
+    t0 = time.perf_counter() - state.wall_seconds
+    bar = tqdm(total=d.real_steps, initial=min(state.real_steps, d.real_steps), desc="dream real steps",
+               disable=not progress)
+    while state.real_steps < d.real_steps:
+        it = state.iteration
+        # 1. collect real episodes
+        policy = RandomPolicy() if model is None else acting_policy(cfg, model, agent)
+        budget = d.prefill_steps if model is None else min(d.collect_steps, d.real_steps - state.real_steps)
+        episodes = collect(env, policy, budget, cfg, len(replay.names), progress)
+        for ep in episodes:
+            replay.append(ep)
+        new_steps = sum(ep.steps for ep in episodes)
+        state.real_steps += new_steps
+        bar.update(new_steps)
+        # 2. world model on everything so far
+        model = learner.update(replay.episodes(), (it + 1) * d.model_updates)
+        if agent is None:
+            agent = make_agent(cfg, model.feature_dim, spec)
+        # 3. actor-critic in imagination
+        agent_logs: dict[str, list[float]] = {}
+        for _ in range(d.agent_updates):
+            frames, actions = replay.start_contexts(d.agent_batch, model.context_length, agent_gen)
+            start = model.init(frames.to(model.device), actions.to(model.device))
+            for k, v in agent.update(model, start, agent_gen).items():
+                agent_logs.setdefault(k, []).append(float(v))
+        # 4. evaluate in the real env
+        evaluated = None
+        crossed = state.real_steps // d.eval_every > (state.real_steps - new_steps) // d.eval_every
+        if crossed or state.real_steps >= d.real_steps:
+            evaluated = evaluate_policy(ActorPolicy(model, agent, greedy=True), env_cfg, d.eval_episodes,
+                                        d.eval_seed)
+            state.evaluations.append({"real_steps": state.real_steps, "wall_minutes": (time.perf_counter() - t0) / 60,
+                                      "return_mean": evaluated.mean, "return_std": evaluated.std,
+                                      "returns": list(evaluated.returns),
+                                      "decisions_per_s": evaluated.decisions_per_s})
+        # 5. log and checkpoint
+        state.iteration += 1
+        state.episodes = replay.names
+        state.wall_seconds = time.perf_counter() - t0
+        state.agent_generator = agent_gen.get_state().tolist()
+        row = {"step": state.iteration, "real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
+               "collect_return": float(np.mean([ep.rewards.sum() for ep in episodes])),
+               **{k: float(np.mean(v)) for k, v in agent_logs.items()},
+               **({"eval_return": evaluated.mean} if evaluated is not None else {})}
+        append_log(log_file, row)
+        save_state(run, state, agent)
+        bar.set_postfix(eval=f"{state.evaluations[-1]['return_mean']:.1f}" if state.evaluations else "-")
+    bar.close()
+    env.close()
+    model.save_pretrained(run / "model")
+    summary = write_outputs(run, state)
+    return summary
+
+
+def write_outputs(run: Path, state: LoopState) -> dict:
+    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    summary = {"real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
+               "iterations": state.iteration, "episodes": len(state.episodes), "evaluations": state.evaluations}
+    atomic_write_text(run / "dream_summary.json", json.dumps(summary, indent=2))
+    plot_learning_curve(rows, state.evaluations, run / "learning_curve.png")
+    return summary
+
+
+def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vidworld.eval.report import _save_figure
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    steps = [e["real_steps"] for e in evaluations]
+    mean = np.array([e["return_mean"] for e in evaluations])
+    std = np.array([e["return_std"] for e in evaluations])
+    for ax, x, label in ((axes[0], steps, "real steps"), (axes[1], [e["wall_minutes"] for e in evaluations],
+                                                             "wall time (min)")):
+        ax.plot(x, mean, "o-", label="real return (greedy actor)")
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+        ax.set_xlabel(label)
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    x = [r["real_steps"] for r in rows]
+    axes[2].plot(x, [r.get("collect_return", np.nan) for r in rows], ".-", label="real (collection episodes)")
+    axes[2].plot(x, [r.get("imagined_return", np.nan) for r in rows], ".-", label="imagined (actor in model)")
+    axes[2].set_xlabel("real steps")
+    axes[2].set_title("imagined vs real return", fontsize=9)
+    axes[2].legend(fontsize=8)
+    axes[2].grid(alpha=0.3)
+    _save_figure(fig, path)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment YAML with a dream section, e.g. configs/dream_cartpole.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. dream.real_steps=20000")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue the run in run_dir from its checkpoint")
+    group.add_argument("--overwrite", action="store_true", help="delete what run_dir holds and start over")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_experiment(args.config, args.overrides)
+    summary = run_dream(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    last = summary["evaluations"][-1] if summary["evaluations"] else None
+    print(json.dumps({k: v for k, v in summary.items() if k != "evaluations"}))
+    if last:
+        print(f"return {last['return_mean']:.1f} ± {last['return_std']:.1f} after {last['real_steps']} real steps")
+    print(f"outputs in {cfg.run_dir}")
+    return 0
+
+
+__all__ = ["EvalResult", "LoopState", "run_dream"]
