@@ -6,9 +6,12 @@ Positional `key.sub=value` overrides and flags may come in any order (`vidworld 
 run_dir=x`): a command's arguments are parsed with argparse's intermixed parsing.
 
 Exit codes: 0 success; 2 a user-facing error, printed as ONE line "vidworld <cmd>: error: ..." (bad
-config or argument values, missing/unwritable files and folders: ValueError and OSError); 130 interrupted
-(Ctrl-C). Anything else (TypeError, AttributeError, ... inside the library) is a bug and keeps its
-traceback; set VIDWORLD_TRACEBACK=1 to get the traceback of a user-facing error too.
+config or argument values, missing/unwritable files and folders: OSError, and ValueError raised by vidworld's
+own checks); 130 interrupted (Ctrl-C). Anything else is a bug and keeps its traceback: TypeError,
+AttributeError, ... and also a ValueError that a third-party library or the standard library raised on its
+own (an unpacking inside gymnasium, a JSON decode, ...): input that reached code which never checked
+it, whose message would not say what to fix. Set VIDWORLD_TRACEBACK=1 to get the traceback of a
+user-facing error too.
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ import argparse
 import importlib
 import os
 import sys
+import sysconfig
 from types import ModuleType
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("vidworld.demo", "collect, train, evaluate and plan on CartPole pixels, end to end"),
     "collect": ("vidworld.data.collect", "collect episodes from a real gymnasium env into an episode store"),
-    "train": ("vidworld.train.run", "train a latent video diffusion world model (accelerate)"),
+    "train": ("vidworld.train.run", "train a world model of the kind model.kind names (accelerate)"),
     "eval-wm": ("vidworld.eval.run", "evaluate a world model on held-out episodes (PSNR/SSIM vs horizon, ...)"),
     "rollout": ("vidworld.eval.rollout", "write an imagined video for a context and an action sequence"),
     "plan": ("vidworld.planning.run", "plan with a world model in the real env and report returns"),
+    "dream": ("vidworld.rl.online", "online model-based RL: collect, train the world model, learn in imagination"),
+    "play": ("vidworld.play.run", "play inside a world model in a local web page (keys -> imagined frames)"),
 }
 
 EXIT_USER_ERROR = 2  # argparse's own code for bad usage
@@ -76,6 +82,29 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_LIBRARIES = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _is_user_error(e: BaseException) -> bool:
+    """OSError always (a path the user gave); a ValueError unless it was raised inside a library.
+
+    Where the innermost frame of the traceback is decides: vidworld's own checks raise from vidworld (also
+    when installed into site-packages); a library's ValueError escaping unwrapped means vidworld passed it
+    input it had not checked (e.g. "too many values to unpack" from gymnasium's CartPole.step given another
+    env's state): a bug to fix where the input enters, not a message for the user. (An error raised by C code,
+    e.g. numpy broadcasting, has no frame of its own: it counts where its Python caller is.)"""
+    if isinstance(e, OSError) or e.__traceback__ is None:
+        return True
+    tb = e.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    where = os.path.abspath(tb.tb_frame.f_code.co_filename)
+    if where.startswith(_PACKAGE + os.sep):
+        return True
+    return not where.startswith(_LIBRARIES)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     # SDL (pygame, used by classic-control rendering) otherwise turns SIGINT/SIGTERM into quit events that
@@ -97,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as e:  # user errors (incl. ConfigError, FileNotFoundError): no traceback
-        if os.environ.get("VIDWORLD_TRACEBACK"):
+        if os.environ.get("VIDWORLD_TRACEBACK") or not _is_user_error(e):
             raise
         print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR

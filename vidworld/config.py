@@ -216,6 +216,8 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
     except ValueError as e:  # a component's own check that does not use FieldError (yet)
         # "CEMConfig.horizon must be >= 1, got 0" -> "config key 'plan.cem.horizon': must be >= 1, got 0"
         m = re.match(rf"{cls.__name__}\.(\w+):? (.*)", str(e), re.DOTALL)
+        # "num_steps must be >= 1, got 0" / "model.context_length must be ...": a bare field name
+        m = m or re.match(rf"(?:{re.escape(prefix)}\.)?(\w+):? (must .*)", str(e), re.DOTALL)
         if m and m.group(1) in names:
             key = f"{prefix}.{m.group(1)}" if prefix else m.group(1)
             raise ConfigError(f"config key '{key}': {m.group(2)}") from None

@@ -18,26 +18,34 @@ import argparse
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from vidworld.config import load_config, to_dict
+from vidworld.config import MAX_SEED, FieldError, check_field, load_config, to_dict
 from vidworld.data.store import EpisodeStore
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
+from vidworld.paths import check_output_dir
 
 
 @dataclass
 class CollectConfig:
+    """YAML section `collect` (and `vidworld collect --config`); range-checked when built."""
+
     env: PixelEnvConfig = field(default_factory=PixelEnvConfig)
     steps: int = 20000
     policy: str = "random"
     seed: int = 0
     out: str = "data/cartpole"
     fps: int = 15
+
+    def __post_init__(self) -> None:
+        check_field(self, "steps", ge=1)
+        check_field(self, "seed", ge=0, lt=MAX_SEED)
+        check_field(self, "fps", ge=1)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectResult:
         raise ValueError(f"unknown policy {cfg.policy!r}; known: {sorted(POLICIES)}")
     if cfg.steps < 1:
         raise ValueError(f"steps must be >= 1, got {cfg.steps}")
+    check_output_dir(cfg.out, "dataset folder")  # "" would be the current folder; or a file in the way
     env = make_pixel_env(cfg.env)  # fails on a bad env id before any folder is made
     store = EpisodeStore.open_or_create(cfg.out, cfg.env.id, cfg.env.frame_size, cfg.fps, env.action_space,
                                         meta={"collect": to_dict(cfg)})
@@ -142,17 +151,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# config field -> the flag that sets it (errors name what the user typed)
+FLAGS = {"steps": "--steps", "policy": "--policy", "out": "--out", "seed": "--seed", "fps": "--fps",
+         "id": "--env", "frame_size": "--frame-size", "frame_skip": "--frame-skip",
+         "max_episode_steps": "--max-episode-steps"}
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(CollectConfig, args.config) if args.config else CollectConfig()
     flags = {"steps": args.steps, "policy": args.policy, "out": args.out, "seed": args.seed, "fps": args.fps}
-    for key, value in flags.items():
-        if value is not None:
-            setattr(cfg, key, value)
     env_flags = {"id": args.env, "frame_size": args.frame_size, "frame_skip": args.frame_skip,
                  "max_episode_steps": args.max_episode_steps}
-    for key, value in env_flags.items():
-        if value is not None:
-            setattr(cfg.env, key, value)
+    try:  # rebuilt (not setattr) so each dataclass range-checks the flag values
+        env = replace(cfg.env, **{k: v for k, v in env_flags.items() if v is not None})
+        cfg = replace(cfg, env=env, **{k: v for k, v in flags.items() if v is not None})
+    except FieldError as e:
+        given = {**flags, **env_flags}.get(e.field)
+        if given is None:  # the value came from --config
+            raise ValueError(f"--config {args.config}: {e}") from None
+        raise ValueError(f"{FLAGS[e.field]} {given}: {e.problem}") from None
+    from_config = args.out is None and args.config
+    check_output_dir(cfg.out, f"--config {args.config}: out" if from_config else "--out")
     result = collect(cfg, progress=not args.no_progress)
     print(f"collected {result.episodes} episodes, {result.frames} frames ({result.steps} steps) of "
           f"{cfg.env.id} in {result.seconds:.1f} s: {result.frames_per_s:.0f} frames/s -> {cfg.out} "

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidworld.config import check_field
 from vidworld.data.arrays import check_frame_sums
 from vidworld.data.errors import DatasetError
 from vidworld.data.store import Episode, EpisodeStore
@@ -47,6 +48,9 @@ class DatasetConfig:
     path: str = "data/cartpole"
     val_fraction: float = 0.1
     split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_field(self, "val_fraction", ge=0, lt=1)
 
 
 def _unit_hash(names: list[str], seed: int) -> np.ndarray:

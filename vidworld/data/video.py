@@ -19,6 +19,7 @@ also decode "successfully" into wrong pixels; the episode store catches that wit
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from collections.abc import Sequence
@@ -52,6 +53,18 @@ def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
     return frames
 
 
+def check_fps(fps: float, what: str) -> float:
+    """A frame rate every writer can use: finite and > 0 (ffmpeg refuses 0 after a partial write, the GIF
+    writer divides by it, and a negative one overflows deep inside Pillow)."""
+    try:
+        ok = math.isfinite(float(fps)) and float(fps) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{what}: fps must be a finite number > 0, got {fps!r}")
+    return float(fps)
+
+
 def _atomic_write(path: Path, frames: np.ndarray, fps: float, **writer_kwargs) -> None:
     """Encode to a temp file in the same folder, then rename: a crash never leaves a half file at `path`."""
     # macro_block_size=1: keep sizes that are not multiples of 16 instead of resizing them.
@@ -69,6 +82,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 15) ->
     episodes), then checks that decord reads back T frames of H x W before renaming into place.
     """
     frames = np.ascontiguousarray(_check_frames(frames, f"write_video({path})"))
+    check_fps(fps, f"write_video({path})")
     t, h, w, _ = frames.shape
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -89,6 +103,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 15, qual
     Odd sizes are padded by one pixel (yuv420p needs even sizes) rather than resized.
     """
     frames = _check_frames(frames, f"write_mp4({path})")
+    check_fps(fps, f"write_mp4({path})")
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -98,6 +113,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float = 15, qual
 def write_gif(path: str | os.PathLike, frames: np.ndarray, fps: float = 15, loop: int = 0) -> None:
     """Write uint8 frames [T, H, W, 3] as an animated GIF (frame duration in ms, as imageio wants)."""
     frames = _check_frames(frames, f"write_gif({path})")
+    check_fps(fps, f"write_gif({path})")
     path = Path(path)
     with atomic_path(path) as tmp:
         imageio.mimsave(str(tmp), list(frames), format="GIF", duration=1000.0 / fps, loop=loop)

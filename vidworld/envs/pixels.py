@@ -36,6 +36,8 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image
 
+from vidworld.config import FieldError, check_field
+
 # pygame/SDL would otherwise swallow SIGINT/SIGTERM (they become unread SDL quit events).
 os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
 
@@ -43,15 +45,29 @@ os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
 _LAZY_REGISTRARS = {"ALE/": "ale_py", "MiniGrid": "minigrid"}
 
 
+# Frames are kept whole in memory (an episode of 500 frames at 1024 px is 1.5 GB): a larger side is a typo.
+MAX_FRAME_SIZE = 1024
+
+
 @dataclass
 class PixelEnvConfig:
-    """Which real env to render and how (see module docstring)."""
+    """Which real env to render and how (see module docstring). Range-checked when built (FieldError naming
+    the field; a command maps it to its flag, the config loader to the YAML key)."""
 
     id: str = "CartPole-v1"
     frame_size: int = 64
     frame_skip: int = 1
     max_episode_steps: int | None = None
     env_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise FieldError("id", f"must be a gymnasium env id such as 'CartPole-v1', got {self.id!r}",
+                             type(self).__name__)
+        check_field(self, "frame_size", ge=1, le=MAX_FRAME_SIZE)
+        check_field(self, "frame_skip", ge=1)
+        if self.max_episode_steps is not None:
+            check_field(self, "max_episode_steps", ge=1, note="or unset for the env's own limit")
 
 
 def _register(module: str) -> None:
@@ -194,7 +210,14 @@ def make_pixel_env(cfg: PixelEnvConfig, seed: int | None = None) -> PixelObserva
             f"environment {cfg.id!r} cannot render RGB frames: its render modes are {modes}, "
             "vidworld needs 'rgb_array'"
         )
-    env = gym.make(cfg.id, render_mode="rgb_array", **kwargs)
+    try:
+        env = gym.make(cfg.id, render_mode="rgb_array", **kwargs)
+    except TypeError as e:
+        if not cfg.env_kwargs:
+            raise  # not the user's keywords: a bug, keep its traceback
+        # gymnasium passes env_kwargs to the env's constructor: "got an unexpected keyword argument 'x'"
+        problem = str(e).split(" was raised from")[0]
+        raise ValueError(f"env_kwargs {cfg.env_kwargs} do not fit {cfg.id!r}: {problem}") from None
     wrapped = PixelObservation(env, cfg.frame_size, skip)
     if seed is not None:
         wrapped._pending_seed = seed

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from vidworld.atomic import atomic_path, atomic_write_text
+from vidworld.data.video import check_fps
 from vidworld.eval.horizon import HorizonResult
 
 
@@ -163,6 +164,7 @@ def side_by_side_video(
     into one longer frame (playback timing is unchanged); mp4 keeps every frame but is lossy.
     """
     path = Path(path)
+    check_fps(fps, f"side_by_side_video({path})")
     frames = side_by_side_frames(gt, imagined, upscale, max_clips)
     suffix = path.suffix.lower()
     with atomic_path(path) as tmp:

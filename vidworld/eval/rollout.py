@@ -42,6 +42,7 @@ from vidworld.world_models.compat import check_dataset
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 MIN_VIDEO_SIDE = 256  # default upscaling makes frames at least this many pixels wide
+MAX_VIDEO_SIDE = 4096  # --upscale beyond this is a typo (every frame is held in memory at that size)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,9 @@ def parse_actions(text: str, what: str = "--actions") -> np.ndarray:
             out.append(int(tok))
         except ValueError:
             raise ValueError(f"{what}: {tok!r} (position {i}) is not an integer action id") from None
+        if not -(2**63) <= out[-1] < 2**63:  # np.int64 would raise OverflowError
+            raise ValueError(f"{what}: {tok!r} (position {i}) is far outside any action range (integer ids "
+                             "like 0,1,1,0)")
     return np.asarray(out, np.int64)
 
 
@@ -135,12 +139,21 @@ def load_actions_file(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"actions file not found: {path}")
     if path.suffix == ".npy":
-        a = np.load(path, allow_pickle=False)
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # not an .npy, truncated, or pickled objects
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise ValueError(f"{path}: not a readable .npy array ({first}); expected an integer array [n] of "
+                             "action ids (numpy.save)") from None
         if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
             raise ValueError(f"{path}: expected an integer array [n] of action ids, got {a.dtype} {a.shape}")
         return a.astype(np.int64)
     if path.suffix == ".txt":
-        return parse_actions(path.read_text(), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); expected action ids like 0,1,1,0") from None
+        return parse_actions(text, str(path))
     raise ValueError(f"{path}: actions file must be .npy or .txt, got {path.suffix!r}")
 
 
@@ -171,7 +184,7 @@ def upscale_frames(frames: Tensor, factor: int) -> np.ndarray:
 def write_rollout(path: Path, frames: Tensor, fps: float, upscale: int, real: Tensor | None = None) -> None:
     """frames uint8 [T, 3, S, S] (and optionally real frames, same shape, shown on the left) -> .mp4 / .gif."""
     if real is not None:
-        side_by_side_video(real, frames, path, fps=round(fps), upscale=upscale)
+        side_by_side_video(real, frames, path, fps=fps, upscale=upscale)
     elif path.suffix.lower() == ".mp4":
         write_mp4(path, upscale_frames(frames, upscale), fps)
     else:
@@ -259,19 +272,45 @@ def real_frames(ctx: Context, actions: np.ndarray, own: bool, frame_size: int) -
         replay.close()
 
 
+def parse_device(text: str, what: str = "--device") -> torch.device:
+    """A torch device this machine has: ValueError naming `what` for a malformed name or a missing backend
+    (torch itself raises RuntimeError / AssertionError from deep inside the first `.to(device)`)."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise ValueError(f"{what}: {text!r} is not a torch device; expected e.g. cpu, cuda, cuda:1, mps") from None
+    available = {"cpu": True, "meta": False, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise ValueError(f"{what}: {text!r} is not available on this machine; use cpu"
+                         + (" or cuda" if available["cuda"] else "") + (" or mps" if available["mps"] else ""))
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{what}: {text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name!r}")
+    if out.is_dir():
+        raise ValueError(f"--out: {out} is a folder; expected a video file path ending in .mp4 or .gif")
     if args.upscale is not None and args.upscale < 1:
         raise ValueError(f"--upscale must be >= 1, got {args.upscale}")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise ValueError(f"--fps must be a finite number > 0, got {args.fps}")
+    device = parse_device(args.device)
     from vidworld.world_models import load_world_model
 
     check_output_dir(out.parent, "--out")
-    model = load_world_model(args.model, device=args.device)
+    model = load_world_model(args.model, device=device)
     if not isinstance(model, PixelDecoder):
         raise ValueError(f"{args.model}: a {type(model).__name__} does not decode frames; rollout videos need a "
                          "pixel world model")
+    if args.upscale is not None and model.frame_size * args.upscale > MAX_VIDEO_SIDE:
+        raise ValueError(f"--upscale {args.upscale}: {model.frame_size}-pixel frames would become "
+                         f"{model.frame_size * args.upscale} pixels wide; the largest is {MAX_VIDEO_SIDE} "
+                         f"(--upscale <= {MAX_VIDEO_SIDE // model.frame_size})")
     ctx = _context(args, model)
     actions, own = _actions(args, ctx, model.action_spec.n)
     real = real_frames(ctx, actions, own, model.frame_size) if args.compare_real else None

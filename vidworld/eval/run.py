@@ -19,7 +19,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from vidworld.config import MAX_SEED
 from vidworld.data.dataset import SegmentDataset
+from vidworld.data.store import EpisodeStore
 from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.eval.config import EvalConfig
 from vidworld.eval.controllability import ControllabilityResult, controllability
@@ -102,6 +104,10 @@ def evaluate_world_model(
     g = torch.Generator(device=model.device).manual_seed(cfg.seed)
     clips = SegmentDataset(data_path, W, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
     check_dataset(model, clips.store)
+    data_env = clips.store.manifest.get("env_id")
+    if env_cfg is not None and data_env and env_cfg.id != data_env:  # the demo passes its collect.env
+        raise ValueError(f"dataset {data_path} holds {data_env} episodes, but the real env given to replay them "
+                         f"is {env_cfg.id}")
     if len(clips) == 0:
         raise ValueError(f"{data_path}: no held-out window of {W + H} frames; collect longer/more episodes")
     collate = _collate if W == K else (lambda items: newest_context(_collate(items), W - K))
@@ -153,9 +159,9 @@ def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: Pix
         states.append(torch.as_tensor(st[start + offset + K - 1]))
     states = torch.stack(states)
     acts_a = batch["actions"][:, K - 1 : K - 1 + H]
-    n = model.action_spec.n
-    acts_b = (acts_a + n // 2) % n
     replay = StateReplay(env_cfg)
+    n = replay.num_actions  # the real env's: a model may take more actions than the env has (check_dataset)
+    acts_b = (acts_a + n // 2) % n
     gt_a, gt_b = replay(states, acts_a), replay(states, acts_b)
     replay.close()
     return controllability(model, batch["frames"][:, :K], batch["actions"][:, : K - 1], acts_a, acts_b, gt_a, gt_b, g)
@@ -178,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
     if args.max_clips < 1:
         raise ValueError(f"--max-clips must be >= 1, got {args.max_clips}")
+    if not 0 <= args.seed < MAX_SEED:
+        raise ValueError(f"--seed must be in [0, {MAX_SEED}), got {args.seed}")
     paths = list(args.model)
     for path in paths:
         check_input_dir(path, "--model")
@@ -189,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
     if not data:
         raise ValueError(f"{paths[0]}: the model does not record its dataset; pass --data")
     cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed)
+    if len(models) > 1:  # every model against the data before any is evaluated (each takes minutes)
+        store = EpisodeStore.open(data, skip_corrupt=True)
+        for path, m in zip(paths, models):
+            check_dataset(m, store, what=f"dataset (for --model {path})")
     # the held-out split of the first model; the others are scored on the same episodes
     val_fraction, split_seed = first.meta.get("val_fraction", 0.1), first.meta.get("split_seed", 0)
     for path, m in zip(paths[1:], models[1:]):

@@ -45,6 +45,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from vidworld.config import check_field
 from vidworld.protocol import ActionSpec, repeat_state, state_batch_size
 
 ValueFn = Callable[[Tensor], Tensor]  # latent [N, ...] -> value [N]
@@ -78,19 +79,16 @@ class CEMConfig:
     min_prob: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.mode not in ("cem", "mppi"):
-            raise ValueError(f"CEMConfig.mode must be 'cem' or 'mppi', got {self.mode!r}")
+        # check_field also refuses NaN/inf: a NaN penalty made every objective NaN and the "plan" arbitrary
+        check_field(self, "mode", one_of=("cem", "mppi"))
         for name in ("horizon", "population", "elites", "iterations", "uncertainty_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"CEMConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.elites > self.population:
-            raise ValueError(f"CEMConfig.elites ({self.elites}) must be <= population ({self.population})")
-        if not 0.0 <= self.smoothing < 1.0:
-            raise ValueError(f"CEMConfig.smoothing must be in [0, 1), got {self.smoothing}")
-        if self.temperature <= 0:
-            raise ValueError(f"CEMConfig.temperature must be > 0, got {self.temperature}")
-        if self.uncertainty_penalty < 0 or self.min_prob < 0:
-            raise ValueError("CEMConfig.uncertainty_penalty and min_prob must be >= 0")
+            check_field(self, name, ge=1)
+        check_field(self, "elites", le=self.population, note="the best of `population` candidates")
+        check_field(self, "smoothing", ge=0, lt=1)
+        check_field(self, "temperature", gt=0)
+        check_field(self, "discount", ge=0, le=1)
+        check_field(self, "uncertainty_penalty", ge=0)
+        check_field(self, "min_prob", ge=0, lt=1)
 
 
 @dataclass(frozen=True)

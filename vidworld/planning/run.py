@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vidworld.atomic import atomic_write_text
+from vidworld.config import FieldError
 from vidworld.data.video import write_gif, write_mp4
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.planning.agent import MPCAgent
@@ -91,8 +92,9 @@ class PlanReport:
 
 def env_config_for(model, max_episode_steps: int) -> PixelEnvConfig:
     env_id = model.meta.get("env_id")
-    if not env_id:
-        raise ValueError("the model does not record the env it was trained on (meta['env_id'])")
+    if not isinstance(env_id, str) or not env_id:
+        raise ValueError(f"the model does not record the env it was trained on (world_model.json meta.env_id is "
+                         f"{env_id!r}; expected a gymnasium id such as 'CartPole-v1')")
     return PixelEnvConfig(id=env_id, frame_size=model.frame_size, max_episode_steps=max_episode_steps)
 
 
@@ -218,23 +220,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-video", action="store_true")
 
 
-def run(args: argparse.Namespace) -> int:
-    from vidworld.world_models import load_world_model
-
-    check_input_dir(args.model, "--model")
-    overrides = {} if args.sampler_steps is None else {"sampler_steps": args.sampler_steps}
-    model = load_world_model(args.model, **overrides)
+def plan_config(args: argparse.Namespace) -> PlanConfig:
+    """PlanConfig from the command's flags; a value out of range is named by its flag."""
     cem_over = {k: getattr(args, k) for k in ("horizon", "population", "iterations", "uncertainty_samples",
                                              "uncertainty_penalty") if getattr(args, k) is not None}
     base = PlanConfig()
-    cem = replace(base.cem, **cem_over)
-    if cem.elites > cem.population:
-        cem = replace(cem, elites=max(1, cem.population // 8))
-    cfg = replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
-                  max_episode_steps=args.max_episode_steps, seed=args.seed,
-                  precision=args.precision,
-                  video=not args.no_video)
+    if cem_over.get("population", base.cem.population) < base.cem.elites:  # no --elites flag: scale it
+        cem_over["elites"] = max(1, cem_over["population"] // 8)
+    try:
+        cem = replace(base.cem, **cem_over)
+        return replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
+                       max_episode_steps=args.max_episode_steps, seed=args.seed, precision=args.precision,
+                       video=not args.no_video)
+    except FieldError as e:
+        if e.field in vars(args):
+            raise ValueError(f"--{e.field.replace('_', '-')} {getattr(args, e.field)}: {e.problem}") from None
+        raise ValueError(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidworld.world_models import load_world_model
+
+    cfg = plan_config(args)  # bad flags fail before the model loads
+    if args.sampler_steps is not None and args.sampler_steps < 1:
+        raise ValueError(f"--sampler-steps must be >= 1, got {args.sampler_steps}")
+    check_input_dir(args.model, "--model")
     out = check_output_dir(args.out if args.out else Path(args.model).parent / "plan", "--out")
+    overrides = {} if args.sampler_steps is None else {"sampler_steps": args.sampler_steps}
+    model = load_world_model(args.model, **overrides)
     report = evaluate_planning(model, cfg, out)
     print(report.table())
     print(f"outputs in {out}")
