@@ -62,6 +62,16 @@ def _range_text(ge: float | None, gt: float | None, le: float | None, lt: float 
     return f"must be <= {le}" if le is not None else f"must be < {lt}"
 
 
+def check_sizes(cfg: Any, name: str, minimum: int = 1, allow_empty: bool = False) -> None:
+    """Raise FieldError unless `cfg.<name>` is a list of ints >= `minimum` (layer widths, blocks per level)."""
+    values = list(getattr(cfg, name))
+    if not values and not allow_empty:
+        raise FieldError(name, "must list at least one size, got []", type(cfg).__name__)
+    bad = [v for v in values if not isinstance(v, int) or v < minimum]
+    if bad:
+        raise FieldError(name, f"every entry must be an integer >= {minimum}, got {values}", type(cfg).__name__)
+
+
 def check_field(
     cfg: Any,
     name: str,

@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
         given = {**flags, **env_flags}.get(e.field)
         if given is None:  # the value came from --config
             raise ValueError(f"--config {args.config}: {e}") from None
-        raise ValueError(f"{FLAGS[e.field]} {given}: {e.problem}") from None
+        raise ValueError(f"{FLAGS[e.field]} {given!r}: {e.problem}" if isinstance(given, str)
+                         else f"{FLAGS[e.field]} {given}: {e.problem}") from None
     from_config = args.out is None and args.config
     check_output_dir(cfg.out, f"--config {args.config}: out" if from_config else "--out")
     result = collect(cfg, progress=not args.no_progress)

@@ -92,6 +92,8 @@ def image_context(paths: list[str], context_actions: str | None, context_length:
         raise ValueError(f"--context-images needs exactly K={K} images (the model's context_length), got {len(paths)}")
     frames = []
     for path in paths:
+        if Path(path).is_dir():
+            raise ValueError(f"--context-images: {path} is a folder; expected a {S}x{S} RGB PNG/JPEG file")
         if not Path(path).is_file():
             raise FileNotFoundError(f"context image not found: {path}")
         try:

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -114,7 +115,14 @@ def resume_if_possible(acc: Accelerator, resume: bool, max_step: int | None = No
     if not resume:
         return False
     found = [c for c in list_checkpoints(checkpoint_root(acc)) if max_step is None or c[0] <= max_step]
-    if not found:
-        return False
-    acc.load_state(str(found[-1][1]))
-    return True
+    for step, path in reversed(found):  # newest first; a damaged one falls back to the one before
+        try:
+            acc.load_state(str(path))
+            return True
+        except Exception as e:  # SafetensorError, EOFError, pickle errors of a damaged file
+            warnings.warn(f"checkpoint {path} cannot be loaded ({type(e).__name__}: {str(e)[:200]}); trying an "
+                          "older one", stacklevel=2)
+    if found:
+        raise ValueError(f"no loadable checkpoint in {checkpoint_root(acc)} (all {len(found)} damaged); "
+                         "use --overwrite to start over")
+    return False

@@ -61,6 +61,9 @@ def load_train_data(cfg) -> TrainData:
     """cfg: ExperimentConfig (sections `data` and `model`)."""
     d, K = cfg.data, cfg.model.context_length
     train, ds = load_split(d.path, K, "train", d.val_fraction, d.split_seed)
+    if int(train.lengths.max()) + 1 < K:
+        raise ValueError(f"config key 'model.context_length': {K} frames, but the longest training episode in "
+                         f"{d.path} has {int(train.lengths.max()) + 1}; use a shorter context or longer episodes")
     val, val_ds = load_split(d.path, K, "val", d.val_fraction, d.split_seed)
     manifest = ds.store.manifest
     meta = {"env_id": manifest.get("env_id"), "dataset": str(d.path), "fps": manifest.get("fps"),

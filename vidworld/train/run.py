@@ -61,7 +61,10 @@ def check_resumable(cfg: ExperimentConfig, saved: Path) -> None:
     except yaml.YAMLError as e:
         raise ValueError(f"{saved}: not valid YAML ({str(e).splitlines()[0]}); cannot check the run to resume") from None
     new = _flat(to_dict(cfg))
-    diff = [k for k in sorted(set(new) | set(old)) if not k.startswith(RESUMABLE_CHANGES) and old.get(k) != new.get(k)]
+    # keys the saved config lacks are sections added to vidworld after that run: not a change of the run;
+    # run_dir may differ when the folder was moved
+    diff = [k for k in sorted(set(new) & set(old)) if not k.startswith(RESUMABLE_CHANGES) and k != "run_dir"
+            and old[k] != new[k]]
     if diff:
         details = ", ".join(f"{k}: run {old.get(k)!r} vs now {new.get(k)!r}" for k in diff[:6])
         more = f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""

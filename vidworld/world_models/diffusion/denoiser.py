@@ -34,6 +34,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
+from vidworld.config import check_field, check_sizes
 from vidworld.world_models.diffusion.blocks import (
     Downsample,
     FourierFeatures,
@@ -57,6 +58,14 @@ class DenoiserConfig:
     sigma_std: float = 1.2
     context_noise_max: float = 0.3  # sigma_ctx ~ U(0, max) per sample during training (0 = off)
     predict_delta: bool = False  # denoise the change z_{t+1} - z_t (scaled to unit variance), not z_{t+1}
+
+    def __post_init__(self) -> None:
+        check_sizes(self, "channels")
+        for name in ("blocks_per_level", "cond_dim", "action_embed_dim"):
+            check_field(self, name, ge=1)
+        check_field(self, "sigma_data", gt=0)
+        check_field(self, "sigma_std", gt=0)
+        check_field(self, "context_noise_max", ge=0)
 
 
 class ActionDenoiser(ModelMixin, ConfigMixin):

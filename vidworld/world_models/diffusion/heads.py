@@ -15,6 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
+from vidworld.config import check_field, check_sizes
 from vidworld.world_models.diffusion.blocks import Downsample, ResBlock, action_embedding, group_norm
 
 
@@ -26,6 +27,12 @@ class HeadsConfig:
     cond_dim: int = 64
     termination_pos_weight: float = 4.0  # episode ends are rare (~1 in 22 steps for random CartPole)
     reward_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_sizes(self, "channels")
+        check_field(self, "cond_dim", ge=1)
+        check_field(self, "termination_pos_weight", gt=0)
+        check_field(self, "reward_weight", ge=0)
 
 
 class RewardTerminationHead(ModelMixin, ConfigMixin):

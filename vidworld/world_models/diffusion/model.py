@@ -335,6 +335,9 @@ class DiffusionWorldModel(nn.Module):
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"{path / 'world_model.json'}: missing or malformed 'action_spec'/'sampler' "
                              f"({type(e).__name__}: {e}); expected the fields save_pretrained writes") from None
+        if spec.kind == "discrete" and spec.n != parts["denoiser"].config.num_actions:
+            raise ValueError(f"{path / 'world_model.json'}: action_spec.n {spec.n} but the networks take "
+                             f"{parts['denoiser'].config.num_actions} actions")
         sampler = sampler or saved_sampler
         if sampler_steps is not None:
             if int(sampler_steps) < 1:

@@ -18,6 +18,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
 from vidworld.world_models.diffusion.blocks import Downsample, ResBlock, Upsample, group_norm
+from vidworld.config import FieldError, check_field, check_sizes
 
 
 @dataclass
@@ -28,6 +29,15 @@ class VAEConfig:
     blocks_per_level: tuple[int, ...] = (0, 1, 1, 1)  # residual blocks per level (full resolution is costly)
     latent_channels: int = 4
     kl_weight: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_sizes(self, "block_out_channels")
+        check_sizes(self, "blocks_per_level", minimum=0)
+        if len(self.blocks_per_level) != len(self.block_out_channels):
+            raise FieldError("blocks_per_level", f"needs one entry per level of block_out_channels "
+                             f"{list(self.block_out_channels)}, got {list(self.blocks_per_level)}")
+        check_field(self, "latent_channels", ge=1)
+        check_field(self, "kl_weight", ge=0)
 
 
 class FrameVAE(ModelMixin, ConfigMixin):
