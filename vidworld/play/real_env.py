@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env, resize_frame
-from vidworld.eval.replay import supports_replay
+from vidworld.eval.replay import simulator_state, supports_replay
 
 
 def replay_unavailable(env_id: str | None, state: np.ndarray | None) -> str | None:
@@ -50,7 +50,7 @@ class RealMirror:
         self.env = make_pixel_env(cfg, seed=0)
         self.env.reset(seed=0)
         base = self.env.unwrapped
-        base.state = np.asarray(state, dtype=np.float64).copy()
+        base.state = simulator_state(cfg.id, state)  # recorded obs -> the simulator's own state (e.g. Acrobot)
         if hasattr(base, "steps_beyond_terminated"):  # CartPole: forget the reset's episode bookkeeping
             base.steps_beyond_terminated = None
         self.terminated = False

@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     check_input_dir(args.model, "--model")
     import torch
 
+    from vidworld.eval.rollout import parse_device
+
+    parse_device(args.device)
     torch.set_num_threads(args.threads)
     server = PlayServer(args.model, device=args.device, precision=args.precision, dataset=args.data)
     loopback = args.host in LOOPBACK_HOSTS or args.host.startswith("127.")
