@@ -321,3 +321,17 @@ def test_vidworlds_own_value_errors_stay_one_line(failing_command, capsys):
     failing_command.body = lambda: action_space_from_json({"type": "discrete", "n": "two"})
     assert main(["failing"]) == 2
     assert capsys.readouterr().err.startswith("vidworld failing: error: bad action_space")
+
+
+def test_demo_refuses_a_data_path_of_another_env_before_training(tmp_path, capsys):
+    """The demo reused any dataset at data.path; another env's episodes were trained on without a word."""
+    from vidworld.cli import main
+    from vidworld.data.collect import CollectConfig, collect
+    from vidworld.envs.pixels import PixelEnvConfig
+
+    collect(CollectConfig(env=PixelEnvConfig(id="Acrobot-v1", frame_size=16), steps=20, out=str(tmp_path / "d")),
+            progress=False)
+    code = main(["demo", f"data.path={tmp_path / 'd'}", f"run_dir={tmp_path / 'run'}", "collect.env.frame_size=16"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "holds Acrobot-v1 episodes" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run" / "stage_vae").exists()

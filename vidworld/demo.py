@@ -27,11 +27,17 @@ from vidworld.train.run import train_world_model
 DEFAULT_CONFIG = "configs/demo.yaml"
 
 
-def _collected_steps(path: Path) -> int:
+def _collected_steps(path: Path, env_id: str, frame_size: int) -> int:
+    """Steps already collected at `path` for this env and frame size (0 if nothing is there); a dataset of
+    another env or size is refused before any training (it would train on the wrong data)."""
     try:
         store = EpisodeStore.open(path)
     except (ValueError, FileNotFoundError):
         return 0
+    if store.env_id != env_id or store.frame_shape != (frame_size, frame_size):
+        h, w = store.frame_shape
+        raise ValueError(f"data.path {path} holds {store.env_id} episodes at {h}x{w}, but collect.env is {env_id} at "
+                         f"{frame_size}x{frame_size}; use another data.path")
     return sum(e.length for e in store.episodes)
 
 
@@ -43,7 +49,7 @@ def run_demo(cfg: ExperimentConfig, progress: bool = True) -> dict:
 
     # 1. data
     data = Path(cfg.data.path)
-    have = _collected_steps(data)
+    have = _collected_steps(data, cfg.collect.env.id, cfg.collect.env.frame_size)
     if have < cfg.collect.steps:
         res = collect(replace(cfg.collect, out=str(data), steps=cfg.collect.steps - have), progress=progress)
         print(f"[demo] collected {res.steps} steps in {res.episodes} episodes ({res.frames_per_s:.0f} frames/s)")
