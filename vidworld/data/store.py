@@ -269,26 +269,19 @@ class EpisodeStore:
         return info
 
     def keep_first(self, names: list[str]) -> list[str]:
-        """Roll the store back to exactly the episodes `names` (a prefix of `listed_names`): later episodes
-        are unlisted and their files deleted, their numbers stay burnt. What a resumed online loop calls to
-        drop the episodes collected after its checkpoint (they are collected again, identically). Returns
-        the names removed."""
-        listed = self.listed_names
-        if listed[: len(names)] != list(names):
-            raise DatasetError(f"{self.root}: the store does not start with the {len(names)} episodes to keep "
-                               f"(first difference at {next((i for i, (a, b) in enumerate(zip(listed, names)) if a != b), len(listed))})")
-        extra = listed[len(names):]
-        if not extra:
-            return []
-        self._next_episode = max(self._next_episode, self._highest_listed() + 1)
-        self._entries = self._entries[: len(names)]
-        keep = [i for i, e in enumerate(self.episodes) if e.name not in set(extra)]
-        self.episodes = [self.episodes[i] for i in keep]
-        self._videos = [self._videos[i] for i in keep]
-        self._arrays = [self._arrays[i] for i in keep]
-        self._write_manifest()  # first: an episode exists only while the manifest lists it
-        for name in extra:
-            for f in self._paths(name):
+        """Roll back to exactly the episodes `names` (a prefix of `listed_names`): later ones are unlisted and
+        deleted, their numbers stay burnt (a resumed online loop collects them again). Returns what went."""
+        if self.listed_names[: len(names)] != list(names):
+            raise DatasetError(f"{self.root}: the store does not start with the {len(names)} episodes to keep")
+        extra = self.listed_names[len(names):]
+        if extra:
+            self._next_episode = max(self._next_episode, self._highest_listed() + 1)
+            self._entries = self._entries[: len(names)]
+            kept = [i for i, e in enumerate(self.episodes) if e.name not in extra]
+            self.episodes, self._videos, self._arrays = ([xs[i] for i in kept]
+                                                         for xs in (self.episodes, self._videos, self._arrays))
+            self._write_manifest()  # first: an episode exists only while the manifest lists it
+            for f in (f for name in extra for f in self._paths(name)):
                 f.unlink(missing_ok=True)
         return extra
 

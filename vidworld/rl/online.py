@@ -40,7 +40,7 @@ from vidworld.rl.evaluate import EvalResult, Policy, RandomPolicy, evaluate_poli
 from vidworld.rl.policies import ActorPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
 from vidworld.train.log import append_log, truncate_log
-from vidworld.train.run import prepare_run_dir
+from vidworld.train.run import add_run_arguments, prepare_run_dir
 from vidworld.world_models.registry import online_learner
 
 STATE_DIR = "dream_state"
@@ -255,12 +255,8 @@ def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path) -
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="experiment YAML with a dream section, e.g. configs/dream_cartpole.yaml")
-    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. dream.real_steps=20000")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue the run in run_dir from its checkpoint")
-    group.add_argument("--overwrite", action="store_true", help="delete what run_dir holds and start over")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_arguments(p, "experiment YAML with a dream section, e.g. configs/dream_cartpole.yaml",
+                      "key.sub=value overrides, e.g. dream.real_steps=20000")
 
 
 def run(args: argparse.Namespace) -> int:

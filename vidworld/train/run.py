@@ -127,13 +127,19 @@ def process_state() -> PartialState:
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="experiment YAML, e.g. configs/demo.yaml or configs/tiny/diffusion.yaml")
-    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.dynamics_steps=2000")
+def add_run_arguments(p: argparse.ArgumentParser, config_help: str, override_help: str) -> None:
+    """CONFIG, key=value overrides, --resume | --overwrite, --no-progress: every command that owns a run_dir."""
+    p.add_argument("config", help=config_help)
+    p.add_argument("overrides", nargs="*", help=override_help)
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--resume", action="store_true", help="continue from the last checkpoints in run_dir")
+    group.add_argument("--resume", action="store_true", help="continue the run in run_dir from its checkpoints")
     group.add_argument("--overwrite", action="store_true", help="delete what run_dir holds and start over")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_run_arguments(p, "experiment YAML, e.g. configs/demo.yaml or configs/tiny/diffusion.yaml",
+                      "key.sub=value overrides, e.g. train.dynamics_steps=2000")
 
 
 def run(args: argparse.Namespace) -> int:
