@@ -462,3 +462,54 @@ case("play", "--port 70000", "--port")(lambda w, d: ["play", "--model", str(w.mo
 case("play", "--device bogus", "--device")(lambda w, d: ["play", "--model", str(w.model), "--port", "0", "--device", "toaster"])
 case("play", "--data of another env", "Acrobot", extra=True)(
     lambda w, d: ["play", "--model", str(w.model), "--port", "0", "--data", str(w.acrobot)])
+case("play", "--port negative", "--port", extra=True)(lambda w, d: ["play", "--model", str(w.model), "--port", "-1"])
+case("play", "--model is a dataset", "world_model.json")(lambda w, d: ["play", "--model", str(w.data), "--port", "0"])
+case("play", "--model with garbage weights", "safetensors", extra=True)(lambda w, d: [
+    "play", "--model", str(model_with(lambda m: [garbage(f) for f in m.rglob("*.safetensors")])(w, d)),
+    "--port", "0"])
+case("play", "--data missing", "nope")(lambda w, d: ["play", "--model", str(w.model), "--port", "0", "--data",
+                                                      str(d / "nope")])
+case("play", "--threads 0", "--threads", extra=True)(lambda w, d: ["play", "--model", str(w.model), "--port", "0",
+                                                                   "--threads", "0"])
+
+# ----------------------------------------------------------------------------------------------- dream
+DREAM = str(REPO / "configs" / "tiny" / "dream.yaml")
+
+
+def DR(*extra: str, config: PathFn | None = None, run_dir: PathFn | None = None) -> Argv:
+    """dream on the tiny config with a 120-step budget into the case folder (a wrongly accepted input still
+    ends in about a minute), plus `extra`."""
+    return lambda w, d: ["dream", at(config, w, d, Path(DREAM)), f"run_dir={at(run_dir, w, d, d / 'run')}",
+                         "dream.real_steps=120", "dream.prefill_steps=60", "dream.collect_steps=60",
+                         "dream.eval_every=120", "train.num_threads=1", "--no-progress", *extra]
+
+
+case("dream", "config file missing", "nope.yaml")(DR(config=lambda w, d: d / "nope.yaml"))
+case("dream", "broken YAML", "line", extra=True)(DR(config=text_file("dream: {real_steps: [4\n")))
+case("dream", "unknown dream key", "real_stepz")(DR("dream.real_stepz=5"))
+case("dream", "real_steps 0", "dream.real_steps")(DR("dream.real_steps=0"))
+case("dream", "eval_episodes negative", "dream.eval_episodes", extra=True)(DR("dream.eval_episodes=-1"))
+case("dream", "acting policy unknown", "dream.acting")(DR("dream.acting=oracle"))
+case("dream", "max_episode_steps 0", "dream.max_episode_steps", extra=True)(DR("dream.max_episode_steps=0"))
+case("dream", "agent.horizon 0", "agent.horizon")(DR("agent.horizon=0"))
+case("dream", "agent.discount 1.5", "agent.discount", extra=True)(DR("agent.discount=1.5"))
+case("dream", "agent.lam text", "agent.lam", extra=True)(DR("agent.lam=high"))
+case("dream", "kind that cannot learn online", "copy_last")(DR("model.kind=copy_last"))
+case("dream", "continuous-action env", "discrete|Discrete")(DR("collect.env.id=Pendulum-v1"))
+case("dream", "unknown env id", "Nope-v0", extra=True)(DR("collect.env.id=Nope-v0"))
+case("dream", "frame_size 0", "collect.env.frame_size", extra=True)(DR("collect.env.frame_size=0"))
+case("dream", "run_dir under a file", "notes.txt")(DR(run_dir=file_under))
+case("dream", "run_dir holds a run, no --resume", "--resume")(DR(run_dir=run_copy))
+case("dream", "--resume and --overwrite", "overwrite", extra=True)(DR("--resume", "--overwrite"))
+case("dream", "planner acting with population 0", "plan.cem.population", extra=True)(
+    DR("dream.acting=planner", "plan.cem.population=0"))
+
+# ----------------------------------------------------------------------------------------------- rssm
+RSSM = str(REPO / "configs" / "tiny" / "rssm.yaml")
+case("train", "rssm: classes 0 is the preset's, -1 is not", "rssm.classes")(T("rssm.classes=-1", config=lambda w, d: Path(RSSM)))
+case("train", "rssm: unknown preset", "rssm.preset")(T("rssm.preset=huge", config=lambda w, d: Path(RSSM)))
+case("train", "rssm: unimix 1", "rssm.unimix", extra=True)(T("rssm.unimix=1", config=lambda w, d: Path(RSSM)))
+case("train", "rssm: unknown key", "stochastic", extra=True)(T("rssm.stochastic=8", config=lambda w, d: Path(RSSM)))
+case("train", "rssm: seq_len longer than every episode", "seq_len")(
+    T("rssm.seq_len=5000", config=lambda w, d: Path(RSSM)))
+case("train", "rssm: lr 0", "rssm.lr", extra=True)(T("rssm.lr=0", config=lambda w, d: Path(RSSM)))

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from vidworld.config import FieldError, check_field
+
 
 @dataclass
 class SamplerConfig:
@@ -36,6 +38,16 @@ class SamplerConfig:
     sigma_max: float = 5.0
     rho: float = 7.0
     context_noise: float = 0.0  # sigma_ctx fed to the model at inference (0 = clean context)
+
+    def __post_init__(self) -> None:
+        check_field(self, "num_steps", ge=1)
+        check_field(self, "method", one_of=("euler", "heun"))
+        check_field(self, "sigma_min", gt=0.0)
+        check_field(self, "rho", gt=0.0)
+        check_field(self, "context_noise", ge=0.0)
+        if not self.sigma_min < self.sigma_max:
+            raise FieldError("sigma_max", f"must be > sigma_min ({self.sigma_min}), got {self.sigma_max}",
+                             type(self).__name__)
 
 
 def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float) -> Tensor:
