@@ -47,8 +47,12 @@ def measure(url: str, seconds: float, key: str | None, real: bool, screenshot: s
         browser = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         page.goto(url)
-        page.wait_for_function("() => window.vidworldPlay && window.vidworldPlay.stats().framesReceived >= 1",
-                               timeout=60_000)
+        page.wait_for_function("() => window.vidworldPlay && (window.vidworldPlay.stats().framesReceived >= 1 "
+                               "|| !document.getElementById('error').hidden)", timeout=60_000)
+        if page.evaluate("() => window.vidworldPlay.stats().framesReceived") < 1:  # the page shows an error
+            message = page.text_content("#error")
+            browser.close()
+            sys.exit(f"play_fps: the page shows an error: {message}")
         hello = page.evaluate("() => window.vidworldPlay.hello()")
         key = key or hello["actions"][-1]["keys"][0]
         if real:

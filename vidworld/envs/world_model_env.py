@@ -143,7 +143,8 @@ class ContextSource:
             windows = SegmentDataset(self.path, K, horizon=1, split=self.split,
                                      val_fraction=meta.get("val_fraction", 0.1), split_seed=meta.get("split_seed", 0))
         except FileNotFoundError as e:
-            where = " (the dataset recorded in the model's meta; pass dataset= to use another)" if self.from_meta else ""
+            where = (" (the dataset recorded in the model's meta; to use another, pass dataset= to gym.make, "
+                     "--data to `vidworld play`)") if self.from_meta else ""
             raise FileNotFoundError(f"{e}{where}") from None
         check_dataset(self.model, windows.store)
         if len(windows) == 0:
