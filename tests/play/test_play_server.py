@@ -264,6 +264,29 @@ def test_a_model_without_sampler_steps_plays_too(tmp_path, tiny_world):
             assert err["type"] == "error" and "no sampler steps" in err["message"]
 
 
+def test_an_rssm_plays_through_the_loader(tmp_path, tiny_world):
+    """The RSSM (a PixelDecoder with a recurrent state) plays the same page: frames decoded, steps counted."""
+    import torch
+
+    from vidworld.protocol import ActionSpec
+    from vidworld.world_models.rssm.model import RSSMWorldModel
+    from vidworld.world_models.rssm.networks import RSSMNetworks
+
+    torch.manual_seed(0)
+    nets = RSSMNetworks(frame_size=FRAME, num_actions=2, depth=4, deter=16, hidden=16, stoch=4, classes=4,
+                        units=16, head_layers=1)
+    RSSMWorldModel(nets, ActionSpec(n=2), K, meta={"dataset": str(tiny_world.data), "env_id": "CartPole-v1"}
+                   ).save_pretrained(tmp_path / "m")
+    with TestClient(create_app(PlayServer(tmp_path / "m"))) as c:
+        with open_session(c) as (ws, hello, first):
+            assert hello["model"]["kind"] == "rssm" and hello["actions"][0]["meaning"] == "LEFT"
+            frame_of(first)
+            for i in range(3):
+                msg = ask(ws, {"type": "step", "action": i % 2})
+                assert msg["type"] == "frame" and msg["step"] == i + 1
+                frame_of(msg)
+
+
 # ---------------------------------------------------------------------------------------- download
 def test_download_this_rollout(client: TestClient):
     with open_session(client) as (ws, hello, _):
