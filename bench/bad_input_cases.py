@@ -513,3 +513,32 @@ case("train", "rssm: unknown key", "stochastic", extra=True)(T("rssm.stochastic=
 case("train", "rssm: seq_len longer than every episode", "seq_len")(
     T("rssm.seq_len=5000", config=lambda w, d: Path(RSSM)))
 case("train", "rssm: lr 0", "rssm.lr", extra=True)(T("rssm.lr=0", config=lambda w, d: Path(RSSM)))
+
+# --------------------------------------------------------------------------------------------- compare
+COMPARE = str(REPO / "configs" / "tiny" / "compare.yaml")
+
+
+def CMP(*extra: str, config: PathFn | None = None, run_dir: PathFn | None = None) -> Argv:
+    """compare on the tiny config's quick profile into the case folder, plus `extra` (the pairs' configs given
+    as absolute paths: the case runs in its own folder)."""
+    tiny = REPO / "configs" / "tiny" / "dream.yaml"
+    pairs = f"pairs=[{{model: diffusion, consumer: actor_critic, config: {tiny}}}]"
+    return lambda w, d: ["compare", at(config, w, d, Path(COMPARE)), f"run_dir={at(run_dir, w, d, d / 'run')}",
+                         pairs, "--quick", "--no-progress", *extra]
+
+
+case("compare", "config file missing", "nope.yaml")(CMP(config=lambda w, d: d / "nope.yaml"))
+case("compare", "broken YAML", "line", extra=True)(CMP(config=text_file("pairs: [\n")))
+case("compare", "unknown key", "pairz")(CMP("pairz=[]"))
+case("compare", "no pairs", "pairs")(CMP("pairs=[]"))
+case("compare", "unknown consumer", "consumer")(
+    CMP("pairs=[{model: diffusion, consumer: oracle, config: configs/tiny/dream.yaml}]"))
+case("compare", "pair config missing", "nope.yaml")(CMP(f"pairs=[{{model: diffusion, consumer: cem, config: nope.yaml}}]"))
+case("compare", "pair config trains another kind", "model.kind")(
+    CMP(f"pairs=[{{model: rssm, consumer: cem, config: {REPO / 'configs' / 'tiny' / 'dream.yaml'}}}]"))
+case("compare", "pair runs another env", "Acrobot")(CMP("env_id=Acrobot-v1"))
+case("compare", "duplicate seeds", "seeds", extra=True)(CMP("quick.seeds=[0,0]"))
+case("compare", "report horizon past the horizon", "report_horizons", extra=True)(
+    CMP("quick.fidelity.report_horizons=[1,99]"))
+case("compare", "real_steps 0", "quick.real_steps")(CMP("quick.real_steps=0"))
+case("compare", "run_dir under a file", "notes.txt")(CMP(run_dir=file_under))
