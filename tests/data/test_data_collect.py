@@ -16,9 +16,10 @@ def _spy_on_appends(monkeypatch) -> list[dict]:
     written: list[dict] = []
     original = EpisodeStore.append
 
-    def spy(self, frames, actions, rewards, terminated, truncated, state=None, extra=None):
+    def spy(self, frames, actions, rewards, terminated, truncated, state=None, extra=None, episode_start=None):
         written.append({"frames": frames.copy(), "actions": actions.copy(), "state": state})
-        return original(self, frames, actions, rewards, terminated, truncated, state=state, extra=extra)
+        return original(self, frames, actions, rewards, terminated, truncated, state=state, extra=extra,
+                        episode_start=episode_start)
 
     monkeypatch.setattr(EpisodeStore, "append", spy)
     return written

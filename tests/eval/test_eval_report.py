@@ -34,10 +34,13 @@ def test_horizon_table(result):
     assert lines[0].split("|")[1:-1] == [
         " step ", " clips ", " model PSNR ", " copy-last PSNR ", " VAE ceiling PSNR ",
         " model SSIM ", " copy-last SSIM ", " VAE ceiling SSIM ",
+        " moving n ", " moving px ", " model moving PSNR ", " copy-last moving PSNR ", " VAE ceiling moving PSNR ",
+        " model moving SSIM ", " copy-last moving SSIM ", " VAE ceiling moving SSIM ",
     ]
     cells = [c.strip() for c in lines[2].split("|")[1:-1]]
     assert cells[0] == "1" and cells[1] == str(result.n_valid[0])
     assert cells[2] == f"{result.model_psnr[0]:.2f}" and cells[7] == f"{result.vae_ssim[0]:.3f}"
+    assert cells[8] == str(result.moving_n_valid[0]) and cells[10] == f"{result.model_moving_psnr[0]:.2f}"
     no_vae = HorizonResult(K, 1, 0, (0,), (math.nan,), (math.nan,), (math.nan,), (math.nan,))
     assert horizon_table(no_vae).strip().splitlines()[2] == "| 1 | 0 | - | - | - | - |"
 

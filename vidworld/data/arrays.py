@@ -28,6 +28,8 @@ class EpisodeArrays:
     truncated: np.ndarray  # bool [N]
     state: np.ndarray | None = None  # float32 [N+1, d]
     frame_sums: np.ndarray | None = None  # int64 [N+1]
+    # uint8 [n]: what restores the real env to frame 0 (envs/pixels.py `episode_start`; ALE, MiniGrid)
+    episode_start: np.ndarray | None = None
 
 
 def frame_sums(frames: np.ndarray) -> np.ndarray:
@@ -98,7 +100,8 @@ def load_npz(path: Path, native: bool = True) -> EpisodeArrays:
     missing = [k for k in required if k not in d]
     if missing:
         raise DatasetError(f"{path} lacks {missing} (has {sorted(d)}); expected arrays {list(required)}"
-                           + (", optional state and frame_sums (see data/README.md)" if native else ""))
+                           + (", optional state, frame_sums and episode_start (see data/README.md)"
+                              if native else ""))
     actions = _typed(path, "actions", d["actions"], "biuf", "integers [N] or floats [N, *shape]")
     n = len(actions)
     rewards = _typed(path, "rewards", d.get("rewards", np.zeros(n, np.float32)), "biuf", "numbers [N]")
@@ -110,6 +113,10 @@ def load_npz(path: Path, native: bool = True) -> EpisodeArrays:
             raise DatasetError(f"{path}: '{k}' holds values other than 0/1; expected bool [N]")
     state = _typed(path, "state", d["state"], "biuf", "numbers [N+1, d]") if "state" in d else None
     sums = _typed(path, "frame_sums", d["frame_sums"], "iu", "int64 [N+1]") if "frame_sums" in d else None
+    start = d.get("episode_start")
+    if start is not None and (start.dtype != np.uint8 or start.ndim != 1):
+        raise DatasetError(f"{path}: 'episode_start' is {start.dtype} {list(start.shape)}; expected uint8 [n] "
+                           "(an env snapshot, see data/README.md)")
     return EpisodeArrays(
         actions=actions,
         rewards=rewards.astype(np.float32),
@@ -117,6 +124,7 @@ def load_npz(path: Path, native: bool = True) -> EpisodeArrays:
         truncated=flags["truncated"].astype(bool),
         state=None if state is None else state.astype(np.float32),
         frame_sums=None if sums is None else sums.astype(np.int64),
+        episode_start=start,
     )
 
 

@@ -106,6 +106,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectResult:
                 obs, info = env.reset(seed=reset_seed)
                 reset_seed = None  # later resets continue the env's seeded random stream
                 frames, states = [obs], [info.get("state")]
+                episode_start = info.get("episode_start")  # ALE/MiniGrid: replays this episode exactly
                 actions, rewards, terminated, truncated = [], [], [], []
                 while steps < cfg.steps:
                     action = policy(obs)
@@ -127,7 +128,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectResult:
                     pending.result()  # re-raises a failed write here
                 pending = writer.submit(
                     store.append, np.stack(frames), np.asarray(actions), np.asarray(rewards, np.float32),
-                    np.asarray(terminated), np.asarray(truncated), state=state)
+                    np.asarray(terminated), np.asarray(truncated), state=state, episode_start=episode_start)
                 episodes += 1
             if pending is not None:
                 pending.result()

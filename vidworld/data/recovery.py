@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidworld.atomic import is_temp
@@ -94,8 +94,7 @@ def verify_orphan(name: str, files: list[Path], space: dict, frame_shape: tuple[
                            f"{frame_shape[0]}x{frame_shape[1]}")
     check_lengths(arrays, reader.length, str(video))
     check_frame_sums(reader.read_all(), arrays.frame_sums, 0, video)
-    return EpisodeArrays(actions, arrays.rewards, arrays.terminated, arrays.truncated, arrays.state,
-                         arrays.frame_sums), video
+    return replace(arrays, actions=actions), video
 
 
 @dataclass(frozen=True)

@@ -219,10 +219,11 @@ class EpisodeStore:
 
     # ---------------------------------------------------------------- writing
     def append(self, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-               truncated: np.ndarray, state: np.ndarray | None = None, extra: dict | None = None
-               ) -> EpisodeInfo:
+               truncated: np.ndarray, state: np.ndarray | None = None, extra: dict | None = None,
+               episode_start: np.ndarray | None = None) -> EpisodeInfo:
         """Add one episode: frames uint8 [N+1, S, S, 3], actions [N], rewards/terminated/truncated [N],
-        state float32 [N+1, d] (optional), extra: JSON-able fields for its manifest entry."""
+        state float32 [N+1, d] (optional), extra: JSON-able fields for its manifest entry, episode_start
+        uint8 [n] (optional: the env snapshot `reset` gave, for exact replay)."""
         if self.external:
             raise DatasetError(f"{self.root} is an external folder (no manifest): it is read-only")
         frames = np.asarray(frames)
@@ -237,6 +238,7 @@ class EpisodeStore:
             truncated=np.asarray(truncated, bool),
             state=None if state is None else np.asarray(state, np.float32),
             frame_sums=frame_sums(frames),
+            episode_start=None if episode_start is None else np.asarray(episode_start, np.uint8).reshape(-1),
         )
         n = len(arrays.actions)
         if n < 1:

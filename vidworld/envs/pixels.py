@@ -21,11 +21,20 @@ agent steps; elsewhere agent steps x frame_skip).
 `info["state"]` (float32 [d]) carries a low-dimensional state when there is one: the env's own
 observation if it is a flat Box (classic control; for CartPole it equals `unwrapped.state`), the 128-byte
 RAM for ALE, `[x, y, direction]` of the agent for MiniGrid.
+
+Episode replay: `reset` also puts `info["episode_start"]` (uint8 [n], a tagged byte string) for envs that
+cannot be put into a recorded low-dimensional state but replay exactly from their start: ALE (the emulator
+state right after the reset, *including its random generator*, so sticky actions repeat the same way:
+~14 KB) and MiniGrid (the env's `np_random` state before the reset generated the grid; every later random
+draw comes from it). `restore_episode_start(snapshot)` puts the env back at frame 0 of that episode; the
+recorded actions then reproduce the recorded frames exactly (tests/eval/test_episode_replay.py), and any
+other actions give the real counterfactual future (`vidworld.eval.episode_replay`).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from collections.abc import Callable
@@ -172,8 +181,39 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is None:
             seed, self._pending_seed = self._pending_seed, None
+        base = self.env.unwrapped
+        rng_start = None
+        if _is_minigrid(base):  # the generator the reset below will draw the grid from
+            rng = gym.utils.seeding.np_random(seed)[0] if seed is not None else base.np_random
+            rng_start = rng.bit_generator.state
         obs, info = self.env.reset(seed=seed, options=options)
-        return self._frame(), self._info(obs, info)
+        info = self._info(obs, info)
+        if hasattr(base, "ale"):
+            info["episode_start"] = _tagged(_ALE_TAG, base.ale.cloneState(include_rng=True).serialize())
+        elif rng_start is not None:
+            info["episode_start"] = _tagged(_NP_RANDOM_TAG, json.dumps(rng_start).encode())
+        return self._frame(), info
+
+    def restore_episode_start(self, snapshot: np.ndarray) -> np.ndarray:
+        """Put the env back at frame 0 of the episode whose reset gave `info["episode_start"]` = snapshot
+        (uint8 [n]); returns that frame, uint8 [S, S, 3]. Step `self.unwrapped` (no wrapper counters) and
+        call `_frame()` to follow the episode. ValueError if the snapshot is of another kind of env."""
+        base = self.env.unwrapped
+        tag, payload = _untagged(snapshot)
+        if hasattr(base, "ale") and tag == _ALE_TAG:
+            import ale_py
+
+            base.ale.restoreState(ale_py.ALEState(payload))
+        elif _is_minigrid(base) and tag == _NP_RANDOM_TAG:
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = json.loads(payload)
+            base.np_random = rng
+            self.env.reset()  # seed None: draws the grid from the restored generator
+        else:
+            env_id = self.env.spec.id if self.env.spec else type(base).__name__
+            raise ValueError(f"episode_start snapshot of kind {tag!r} cannot restore {env_id}; expected "
+                             f"{_ALE_TAG!r} for ALE or {_NP_RANDOM_TAG!r} for MiniGrid")
+        return self._frame()
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict]:
         total = 0.0
@@ -183,6 +223,28 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if terminated or truncated:
                 break
         return self._frame(), total, terminated, truncated, self._info(obs, info)
+
+
+# Snapshot kinds (`info["episode_start"]` = tag + b":" + payload): a snapshot restores only its own kind.
+_ALE_TAG = "ale-state-v1"
+_NP_RANDOM_TAG = "np-random-v1"
+
+
+def _is_minigrid(base: Any) -> bool:
+    return hasattr(base, "get_frame") and hasattr(base, "agent_pos") and hasattr(base, "grid")
+
+
+def _tagged(tag: str, payload: bytes) -> np.ndarray:
+    return np.frombuffer(tag.encode() + b":" + payload, dtype=np.uint8).copy()
+
+
+def _untagged(snapshot: np.ndarray) -> tuple[str, bytes]:
+    raw = np.asarray(snapshot, dtype=np.uint8).tobytes()
+    tag, sep, payload = raw.partition(b":")
+    if not sep or len(tag) > 32:
+        raise ValueError("episode_start snapshot has no kind tag: expected bytes 'ale-state-v1:...' or "
+                         "'np-random-v1:...' as written by PixelObservation.reset")
+    return tag.decode(errors="replace"), payload
 
 
 def make_pixel_env(cfg: PixelEnvConfig, seed: int | None = None) -> PixelObservation:

@@ -5,8 +5,10 @@
 Each model is evaluated by `evaluate_world_model` with held-out windows cut for the LONGEST context among
 them (a model with a shorter context sees the newest frames of the same window), so imagined step t of every
 model is scored against the same real frame. Outputs in --out: one sub-folder per model (its own full
-report), `compare.md` / `compare.json` (PSNR/SSIM at selected horizons, termination AUROC,
-controllability, imagined transitions/s) and `psnr_vs_horizon.png` (every model, copy-last, VAE ceilings).
+report), `compare.md` / `compare.json` (PSNR/SSIM at selected horizons over the whole frame and over the
+moving region (`vidworld.eval.moving`), termination AUROC, controllability, imagined transitions/s; a row per
+autoencoder ceiling) and `psnr_vs_horizon.png` (every model, copy-last, VAE ceilings; whole frame and
+moving region).
 """
 
 from __future__ import annotations
@@ -55,38 +57,61 @@ def _f(x: float | None, digits: int) -> str:
 
 
 def compare_table(reports: dict[str, EvalReport], steps: list[int]) -> str:
+    """One row per model (and per model's autoencoder ceiling, and copy-last): PSNR and SSIM at `steps` over
+    the whole frame and over the moving region, termination AUROC, controllability, imagined transitions/s."""
+    first = next(iter(reports.values())).horizon
+    moving = all(r.horizon.has_moving for r in reports.values())
     head = ["model"] + [f"PSNR {t}" for t in steps] + [f"SSIM {t}" for t in steps]
+    if moving:
+        head += [f"moving PSNR {t}" for t in steps] + [f"moving SSIM {t}" for t in steps]
     head += ["term. AUROC", "controllability (dB)", "imagined transitions/s (batch 64)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    first = next(iter(reports.values())).horizon
-    rows = [("copy last frame", first.copy_last_psnr, first.copy_last_ssim, None, None, None)]
-    rows += [(n, r.horizon.model_psnr, r.horizon.model_ssim, r.heads.imagined.termination_auroc,
-              r.controllability.mean if r.controllability else None, r.speed.transitions_per_s if r.speed else None)
-             for n, r in reports.items()]
-    for name, psnr, ssim, auroc, ctrl, rate in rows:
+    h = first
+    rows = [("copy last frame", (h.copy_last_psnr, h.copy_last_ssim, h.copy_last_moving_psnr, h.copy_last_moving_ssim),
+             None, None, None)]
+    for n, r in reports.items():
+        h = r.horizon
+        rows.append((n, (h.model_psnr, h.model_ssim, h.model_moving_psnr, h.model_moving_ssim),
+                     r.heads.imagined.termination_auroc, r.controllability.mean if r.controllability else None,
+                     r.speed.transitions_per_s if r.speed else None))
+        if h.vae_psnr is not None:
+            rows.append((f"{n} autoencoder ceiling", (h.vae_psnr, h.vae_ssim, h.vae_moving_psnr, h.vae_moving_ssim),
+                         None, None, None))
+    for name, (psnr, ssim, m_psnr, m_ssim), auroc, ctrl, rate in rows:
         cells = [name] + [_f(psnr[t - 1], 2) for t in steps] + [_f(ssim[t - 1], 3) for t in steps]
+        if moving:
+            cells += [_f(m_psnr[t - 1], 2) for t in steps] + [_f(m_ssim[t - 1], 3) for t in steps]
         cells += [_f(auroc, 3), _f(ctrl, 2), _f(rate, 0)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot_models_psnr(reports: dict[str, EvalReport], path: Path) -> None:
+    """PSNR vs imagined step of every model, its autoencoder ceiling and copy-last: whole frame, and (second
+    panel) moving region."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     first = next(iter(reports.values())).horizon
     steps = np.arange(1, first.horizon + 1)
-    for name, r in reports.items():
-        line, = ax.plot(steps, r.horizon.model_psnr, "o-", ms=3, label=name)
-        if r.horizon.vae_psnr is not None:
-            ax.plot(steps, r.horizon.vae_psnr, ":", color=line.get_color(), label=f"{name} autoencoder ceiling")
-    ax.plot(steps, first.copy_last_psnr, "s--", color="gray", ms=3, label="copy last frame")
-    ax.set_xlabel("imagined step")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(f"open-loop PSNR vs horizon ({first.n_clips} held-out clips, same for every model)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    panels = [("whole frame", "model_psnr", "vae_psnr", "copy_last_psnr")]
+    if all(r.horizon.has_moving for r in reports.values()):
+        panels.append(("moving region (changed from the previous real frame, +1 px)", "model_moving_psnr",
+                       "vae_moving_psnr", "copy_last_moving_psnr"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for ax, (title, model_key, vae_key, copy_key) in zip(axes[0], panels, strict=True):
+        for name, r in reports.items():
+            line, = ax.plot(steps, getattr(r.horizon, model_key), "o-", ms=3, label=name)
+            if getattr(r.horizon, vae_key) is not None:
+                ax.plot(steps, getattr(r.horizon, vae_key), ":", color=line.get_color(),
+                        label=f"{name} autoencoder ceiling")
+        ax.plot(steps, getattr(first, copy_key), "s--", color="gray", ms=3, label="copy last frame")
+        ax.set_xlabel("imagined step")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"open-loop PSNR vs horizon ({first.n_clips} held-out clips, same for every model)")
     _save_figure(fig, path)

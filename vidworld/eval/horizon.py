@@ -9,6 +9,10 @@ K+t. Two references bracket the model at every step:
 * VAE ceiling: `model.reconstruct(target)` vs target, the best a latent model can do through its
   autoencoder (only if the model has `reconstruct`).
 
+Every score is computed twice: over the whole frame, and over the target's moving region (pixels that
+changed from the previous real frame, dilated 1 px: `vidworld.eval.moving`), where small moving objects
+(a ball, a paddle) are not drowned by static background.
+
 Batches are dicts as produced by `SegmentDataset` + DataLoader: `frames` uint8 [B, L, 3, H, W], `actions`
 long [B, L-1] (actions[:, i] taken at frames[:, i]), `rewards` float [B, L-1], `terminated` / `truncated`
 bool [B, L-1].
@@ -25,7 +29,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from vidworld.eval.metrics import auroc, binary_accuracy, psnr, ssim
+from vidworld.eval.metrics import auroc, binary_accuracy
+from vidworld.eval.moving import frame_scores, moving_mask
 
 from vidworld.protocol import Autoencoder, TeacherForcedHeads, WorldModel
 
@@ -152,6 +157,10 @@ class HorizonResult:
     n_valid[t] counts clips whose target t is still in the context's episode (targets after a terminated or
     truncated transition are excluded); every per-step mean is over those clips. vae_* are None when the
     model has no `reconstruct`.
+
+    *_moving_*: the same scores inside the target's moving region (`vidworld.eval.moving`), averaged over
+    the moving_n_valid[t] valid targets whose mask is non-empty (nan if none); moving_fraction[t] is the
+    mean share of a valid target's pixels in the mask. None when not computed (results built by hand).
     """
 
     context_length: int
@@ -164,6 +173,18 @@ class HorizonResult:
     copy_last_ssim: tuple[float, ...]
     vae_psnr: tuple[float, ...] | None = None
     vae_ssim: tuple[float, ...] | None = None
+    moving_n_valid: tuple[int, ...] | None = None
+    moving_fraction: tuple[float, ...] | None = None
+    model_moving_psnr: tuple[float, ...] | None = None
+    model_moving_ssim: tuple[float, ...] | None = None
+    copy_last_moving_psnr: tuple[float, ...] | None = None
+    copy_last_moving_ssim: tuple[float, ...] | None = None
+    vae_moving_psnr: tuple[float, ...] | None = None
+    vae_moving_ssim: tuple[float, ...] | None = None
+
+    @property
+    def has_moving(self) -> bool:
+        return self.model_moving_psnr is not None
 
 
 def target_validity(batch: Batch, context_length: int, horizon: int) -> Tensor:
@@ -197,10 +218,12 @@ def evaluate_horizon(
     """
     k, h = context_length, horizon
     has_vae = isinstance(model, Autoencoder)
-    keys = ["model_psnr", "model_ssim", "copy_last_psnr", "copy_last_ssim"]
-    keys += ["vae_psnr", "vae_ssim"] if has_vae else []
-    sums = {key: torch.zeros(h, dtype=torch.float64) for key in keys}
+    who = ["model", "copy_last"] + (["vae"] if has_vae else [])
+    sums = {f"{w}_{m}": torch.zeros(h, dtype=torch.float64)
+            for w in who for m in ("psnr", "ssim", "moving_psnr", "moving_ssim")}
     n_valid = torch.zeros(h, dtype=torch.long)
+    n_moving = torch.zeros(h, dtype=torch.long)
+    fraction = torch.zeros(h, dtype=torch.float64)
     n_clips = 0
     for i, batch in enumerate(as_batches(loader_or_batches, batch_size)):
         if max_batches is not None and i >= max_batches:
@@ -208,32 +231,33 @@ def evaluate_horizon(
         frames, actions = _check_batch(batch, k + h, "evaluate_horizon")
         frames, actions = frames.cpu(), actions.cpu()
         b = frames.shape[0]
-        target = frames[:, k : k + h]
-        imagined = open_loop_rollout(model, frames, actions, k, h, generator)
-        last = frames[:, k - 1 : k].expand_as(target)
-        scores = {
-            "model_psnr": psnr(imagined, target),
-            "model_ssim": ssim(imagined, target),
-            "copy_last_psnr": psnr(last, target),
-            "copy_last_ssim": ssim(last, target),
+        target = frames[:, k : k + h]  # [B, H, 3, h, w]
+        mask = moving_mask(frames[:, k - 1 : k - 1 + h], target)  # [B, H, h, w]: changed from real frame t-1
+        predictions = {
+            "model": open_loop_rollout(model, frames, actions, k, h, generator),
+            "copy_last": frames[:, k - 1 : k].expand_as(target),
         }
         if has_vae:
             with eval_mode(model):
                 flat = target.reshape(b * h, *target.shape[2:]).to(model_device(model))
-                recon = model.reconstruct(flat).cpu().reshape(target.shape)
-            scores["vae_psnr"], scores["vae_ssim"] = psnr(recon, target), ssim(recon, target)
+                predictions["vae"] = model.reconstruct(flat).cpu().reshape(target.shape)
         valid = target_validity(batch, k, h)
-        for key, value in scores.items():
-            sums[key] += (value.double() * valid).sum(0)
+        moving = valid & mask.flatten(-2).any(-1)
+        for w, pred in predictions.items():
+            for m, value in frame_scores(pred, target, mask).items():
+                keep = moving if m.startswith("moving") else valid
+                sums[f"{w}_{m}"] += value.double().nan_to_num(0.0).mul(keep).sum(0)
         n_valid += valid.sum(0)
+        n_moving += moving.sum(0)
+        fraction += (mask.flatten(-2).double().mean(-1) * valid).sum(0)
         n_clips += b
     if n_clips == 0:
         raise ValueError("evaluate_horizon: no batches to evaluate (empty loader or max_batches=0)")
 
-    def mean(key: str) -> tuple[float, ...] | None:
+    def mean(key: str, counts: Tensor = n_valid) -> tuple[float, ...] | None:
         if key not in sums:
             return None
-        return tuple((sums[key] / n_valid.clamp_min(1)).where(n_valid > 0, float("nan")).tolist())
+        return tuple((sums[key] / counts.clamp_min(1)).where(counts > 0, float("nan")).tolist())
 
     return HorizonResult(
         context_length=k,
@@ -246,6 +270,14 @@ def evaluate_horizon(
         copy_last_ssim=mean("copy_last_ssim"),
         vae_psnr=mean("vae_psnr"),
         vae_ssim=mean("vae_ssim"),
+        moving_n_valid=tuple(n_moving.tolist()),
+        moving_fraction=tuple((fraction / n_valid.clamp_min(1)).where(n_valid > 0, float("nan")).tolist()),
+        model_moving_psnr=mean("model_moving_psnr", n_moving),
+        model_moving_ssim=mean("model_moving_ssim", n_moving),
+        copy_last_moving_psnr=mean("copy_last_moving_psnr", n_moving),
+        copy_last_moving_ssim=mean("copy_last_moving_ssim", n_moving),
+        vae_moving_psnr=mean("vae_moving_psnr", n_moving),
+        vae_moving_ssim=mean("vae_moving_ssim", n_moving),
     )
 
 

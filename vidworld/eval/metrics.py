@@ -1,4 +1,5 @@
-"""Image and classifier metrics for world-model evaluation: PSNR, SSIM, AUROC, accuracy.
+"""Image and classifier metrics for world-model evaluation: PSNR, SSIM (whole frame or inside a pixel mask),
+AUROC, accuracy.
 
 Images are uint8 in [0, 255] or float in [0, 1], shaped [B, 3, H, W] (one value per image) or
 [B, T, 3, H, W] (one value per frame, [B, T]). uint8 inputs are divided by 255, so the data range is 1.0
@@ -84,20 +85,22 @@ def gaussian_window(size: int, sigma: float) -> Tensor:
     return g[:, None] * g[None, :]
 
 
-def ssim(pred: Tensor, target: Tensor) -> Tensor:
-    """Structural similarity (Wang et al. 2004), one value per image, averaged over channels.
+def ssim_map(pred: Tensor, target: Tensor, centred: bool = False) -> Tensor:
+    """Local SSIM (Wang et al. 2004) per window position, averaged over channels.
 
-    pred, target: [B, 3, H, W] -> [B], or [B, T, 3, H, W] -> [B, T]; uint8 or float in [0, 1].
-    Local statistics are gaussian-weighted (window from `ssim_window_size`), computed with a depthwise
-    conv2d over 'valid' positions only (no padding), as in the authors' reference MATLAB code; the
-    covariances are the weighted (biased) ones of the paper, Eq. (14)-(16). The SSIM map is averaged over
-    positions and channels (mean SSIM, Eq. 17). Unlike the MATLAB code we do not downsample large images.
-    Computed in float64 so uniform images (all variances 0) give exact values.
+    pred, target: [B, 3, H, W] or [B, T, 3, H, W]; uint8 or float in [0, 1]. See `ssim` for the statistics.
+    centred=False: 'valid' windows only, float32 [B, (T,) H - s + 1, W - s + 1] (s: `ssim_window_size`),
+    position (i, j) = the window whose top-left pixel is (i, j). centred=True: one window centred on every
+    pixel, [B, (T,) H, W], the images reflect-padded by s // 2 (a pixel at the border gets a window of its
+    own neighbourhood, mirrored, instead of only the low-weight tail of windows 5 px inside).
     """
     p, t, lead = _flatten_pair(pred, target, "ssim")
     p, t = p.float(), t.float()
     c = p.shape[1]
     size, sigma = ssim_window_size(p.shape[-2], p.shape[-1])
+    if centred:
+        half = size // 2
+        p, t = (F.pad(x, (half, half, half, half), mode="reflect") for x in (p, t))
     # The gaussian window is separable: filter rows then columns (2*size taps instead of size^2), and filter
     # all five statistics in one grouped conv. float32 (float64 convs are ~20x slower on CPU); variances are
     # clamped at 0 so that rounding cannot make a uniform image's variance negative.
@@ -118,7 +121,62 @@ def ssim(pred: Tensor, target: Tensor) -> Tensor:
     c1, c2 = SSIM_K1**2, SSIM_K2**2  # (K L)^2 with data range L = 1
     num = (2 * mu_p * mu_t + c1) * (2 * cov + c2)
     den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
-    return (num / den).flatten(1).mean(1).float().reshape(lead)
+    smap = (num / den).mean(1).float()  # [N, h', w']
+    return smap.reshape(*lead, *smap.shape[-2:])
+
+
+def ssim(pred: Tensor, target: Tensor) -> Tensor:
+    """Structural similarity (Wang et al. 2004), one value per image, averaged over channels.
+
+    pred, target: [B, 3, H, W] -> [B], or [B, T, 3, H, W] -> [B, T]; uint8 or float in [0, 1].
+    Local statistics are gaussian-weighted (window from `ssim_window_size`), computed with a depthwise
+    conv2d over 'valid' positions only (no padding), as in the authors' reference MATLAB code; the
+    covariances are the weighted (biased) ones of the paper, Eq. (14)-(16). The SSIM map is averaged over
+    positions and channels (mean SSIM, Eq. 17). Unlike the MATLAB code we do not downsample large images.
+    """
+    return ssim_map(pred, target).flatten(-2).mean(-1)
+
+
+# ------------------------------------------------------------------------------ scores inside a pixel mask
+def _check_mask(mask: Tensor, pred: Tensor, name: str) -> Tensor:
+    want = (*pred.shape[:-3], *pred.shape[-2:])
+    if mask.dtype != torch.bool or tuple(mask.shape) != want:
+        raise ValueError(f"{name}: mask must be bool {list(want)} (images without the channel axis), "
+                         f"got {mask.dtype} {list(mask.shape)}")
+    return mask
+
+
+def masked_psnr(pred: Tensor, target: Tensor, mask: Tensor, max_db: float | None = None) -> Tensor:
+    """PSNR (dB, data range 1.0) over the pixels where `mask` is True, all channels; nan where it is empty.
+
+    pred, target: [B, (T,) 3, H, W], uint8 or float in [0, 1]; mask bool [B, (T,) H, W]. Returns [B, (T,)].
+    MSE floored as in `psnr`.
+    """
+    _check_mask(mask, pred, "masked_psnr")
+    p, t, lead = _flatten_pair(pred, target, "masked_psnr")
+    m = mask.reshape(-1, 1, *mask.shape[-2:]).to(p.device, p.dtype)
+    count = m.flatten(1).sum(1) * p.shape[1]
+    mse = ((p - t).pow(2) * m).flatten(1).sum(1) / count.clamp_min(1)
+    floor = PSNR_MSE_FLOOR if max_db is None else 10.0 ** (-max_db / 10.0)
+    db = -10.0 * torch.log10(mse.clamp_min(floor))
+    return db.where(count > 0, torch.full_like(db, math.nan)).reshape(lead)
+
+
+def masked_ssim(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean SSIM of the windows centred on the masked pixels (`ssim_map(centred=True)`); nan where the mask
+    is empty. Centred windows, not the 'valid' ones of `ssim`: with 'valid' windows an object within 5 px
+    of the border (a paddle, a ball at a wall) only reaches the low-weight tails of the nearest windows and
+    barely counts. pred, target [B, (T,) 3, H, W]; mask bool [B, (T,) H, W] -> [B, (T,)]."""
+    _check_mask(mask, pred, "masked_ssim")
+    return masked_mean(ssim_map(pred, target, centred=True), mask)
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of values [..., h, w] where mask bool [..., h, w] is True -> [...]; nan where none is."""
+    m = mask.to(values.device, values.dtype)
+    count = m.flatten(-2).sum(-1)
+    mean = (values * m).flatten(-2).sum(-1) / count.clamp_min(1)
+    return mean.where(count > 0, torch.full_like(mean, math.nan))
 
 
 def _as_1d(x: Tensor) -> Tensor:

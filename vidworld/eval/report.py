@@ -30,10 +30,14 @@ def _fmt(x: float | None, digits: int) -> str:
 
 
 def horizon_table(result: HorizonResult) -> str:
-    """Markdown table, one row per imagined step: PSNR (dB) and SSIM of the model, copy-last, VAE ceiling."""
+    """Markdown table, one row per imagined step: PSNR (dB) and SSIM of the model, copy-last, VAE ceiling,
+    over the whole frame and (when computed) over the moving region (`vidworld.eval.moving`: "moving n" =
+    targets with a non-empty mask, "moving px" = mean share of pixels in it)."""
     vae = result.vae_psnr is not None
-    head = ["step", "clips", "model PSNR", "copy-last PSNR"] + (["VAE ceiling PSNR"] if vae else [])
-    head += ["model SSIM", "copy-last SSIM"] + (["VAE ceiling SSIM"] if vae else [])
+    who = ["model", "copy-last"] + (["VAE ceiling"] if vae else [])
+    head = ["step", "clips"] + [f"{w} PSNR" for w in who] + [f"{w} SSIM" for w in who]
+    if result.has_moving:
+        head += ["moving n", "moving px"] + [f"{w} moving PSNR" for w in who] + [f"{w} moving SSIM" for w in who]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in range(result.horizon):
         row = [str(t + 1), str(result.n_valid[t])]
@@ -41,6 +45,12 @@ def horizon_table(result: HorizonResult) -> str:
         row += [_fmt(result.vae_psnr[t], 2)] if vae else []
         row += [_fmt(result.model_ssim[t], 3), _fmt(result.copy_last_ssim[t], 3)]
         row += [_fmt(result.vae_ssim[t], 3)] if vae else []
+        if result.has_moving:
+            row += [str(result.moving_n_valid[t]), _fmt(100 * result.moving_fraction[t], 1) + "%"]
+            row += [_fmt(result.model_moving_psnr[t], 2), _fmt(result.copy_last_moving_psnr[t], 2)]
+            row += [_fmt(result.vae_moving_psnr[t], 2)] if vae else []
+            row += [_fmt(result.model_moving_ssim[t], 3), _fmt(result.copy_last_moving_ssim[t], 3)]
+            row += [_fmt(result.vae_moving_ssim[t], 3)] if vae else []
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -56,24 +66,36 @@ def _save_figure(fig: Any, path: str | os.PathLike) -> None:
 
 
 def plot_psnr_vs_horizon(result: HorizonResult, path: str | os.PathLike, title: str | None = None) -> None:
-    """PNG of mean PSNR vs imagined step: model, copy-last-frame reference and (if known) VAE ceiling."""
+    """PNG of mean PSNR vs imagined step: model, copy-last-frame reference and (if known) VAE ceiling; a second
+    panel with the same over the moving region (when computed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = np.arange(1, result.horizon + 1)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(steps, result.model_psnr, "o-", label="model")
-    ax.plot(steps, result.copy_last_psnr, "s--", label="copy last frame")
-    if result.vae_psnr is not None:
-        ax.plot(steps, result.vae_psnr, ":", color="gray", label="VAE ceiling")
-    ax.set_xlabel("imagined step")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(title or f"open-loop PSNR vs horizon (K={result.context_length}, {result.n_clips} clips)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    panels = [("whole frame", result.model_psnr, result.copy_last_psnr, result.vae_psnr)]
+    if result.has_moving:
+        panels.append(("moving region (changed from the previous real frame, +1 px)", result.model_moving_psnr,
+                       result.copy_last_moving_psnr, result.vae_moving_psnr))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (name, model, copy_last, vae) in zip(axes[0], panels, strict=True):
+        ax.plot(steps, _nan(model), "o-", label="model")
+        ax.plot(steps, _nan(copy_last), "s--", label="copy last frame")
+        if vae is not None:
+            ax.plot(steps, _nan(vae), ":", color="gray", label="VAE ceiling")
+        ax.set_xlabel("imagined step")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title or f"open-loop PSNR vs horizon (K={result.context_length}, {result.n_clips} clips)")
     _save_figure(fig, path)
+
+
+def _nan(values: Sequence[float | None]) -> list[float]:
+    """None (a nan read back from JSON) -> nan, so matplotlib leaves a gap."""
+    return [math.nan if v is None else v for v in values]
 
 
 def plot_training_curves(

@@ -5,6 +5,12 @@ Outputs (in --out, default DIR/../eval):
   psnr_vs_horizon.png           the same as a plot
   rollouts.mp4 / rollouts.gif   ground truth (left) and imagination (right) under the real actions
   summary.json                  everything above + head AUROC + controllability
+
+Every PSNR/SSIM is reported over the whole frame and over the moving region (pixels that changed from the
+previous real frame, dilated 1 px: `vidworld.eval.moving`), where a small moving ball is not averaged away.
+Controllability needs the real env replayed under other actions: classic control from the recorded state
+(`replay.py`), ALE and MiniGrid from the episode's start snapshot (`episode_replay.py`); where neither is
+possible it is null and summary.json says why (`controllability_unavailable`).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from vidworld.config import MAX_SEED
+from vidworld.config import MAX_SEED, from_dict
 from vidworld.data.dataset import SegmentDataset
 from vidworld.data.store import EpisodeStore
 from vidworld.envs.pixels import PixelEnvConfig
@@ -31,7 +38,10 @@ from vidworld.eval.horizon import (
     evaluate_heads,
     evaluate_horizon,
     open_loop_rollout,
+    target_validity,
 )
+from vidworld.eval.episode_replay import BranchPoint, EpisodeReplay, ReplayMismatch
+from vidworld.eval.moving import MOVING_MASK_DEFINITION
 from vidworld.eval.speed import ImaginationSpeed, imagination_speed
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
@@ -47,6 +57,7 @@ class EvalReport:
     controllability: ControllabilityResult | None
     out_dir: Path
     speed: ImaginationSpeed | None = None
+    controllability_unavailable: str | None = None  # why controllability is None
 
     def summary(self) -> dict:
         h = self.horizon
@@ -57,7 +68,27 @@ class EvalReport:
             "heads": asdict(self.heads),
             "controllability": asdict(self.controllability) if self.controllability else None,
             "imagination": asdict(self.speed) if self.speed else None,
+            "moving_region": moving_summary(h),
+            "controllability_unavailable": self.controllability_unavailable,
         }
+
+
+def moving_summary(h: HorizonResult) -> dict | None:
+    """The moving-region numbers of `h` per horizon step (index 0 = step 1), grouped for readers."""
+    if not h.has_moving:
+        return None
+    pairs = [(m, c) for m, c in zip(h.model_moving_psnr, h.copy_last_moving_psnr) if m == m and c == c]
+    return {
+        "mask": MOVING_MASK_DEFINITION,
+        "n_frames": h.moving_n_valid,
+        "pixel_fraction": h.moving_fraction,
+        "moving_psnr_db": {"model": h.model_moving_psnr, "copy_last": h.copy_last_moving_psnr,
+                           "vae_ceiling": h.vae_moving_psnr},
+        "moving_ssim": {"model": h.model_moving_ssim, "copy_last": h.copy_last_moving_ssim,
+                        "vae_ceiling": h.vae_moving_ssim},
+        # over the steps that have moving frames at all
+        "model_beats_copy_last_at_every_step": bool(pairs) and all(m > c for m, c in pairs),
+    }
 
 
 def _spread(n_total: int, n: int) -> list[int]:
@@ -128,13 +159,13 @@ def evaluate_world_model(
     for suffix in (".mp4", ".gif"):
         side_by_side_video(gt, imagined, out_dir / f"rollouts{suffix}", fps=int(clips.store.manifest.get("fps", 10)))
 
-    ctrl = None
-    env_id = clips.store.manifest.get("env_id", "")
-    if supports_replay(env_id) and cfg.controllability_clips > 0:
-        ctrl = _controllability(model, clips, cfg, env_cfg or PixelEnvConfig(id=env_id, frame_size=model.frame_size), g,
-                                W - K)
-
-    report = EvalReport(horizon, heads, ctrl, out_dir, speed)
+    env_id = clips.store.manifest.get("env_id") or ""
+    ctrl = why_not = None
+    try:
+        ctrl = _controllability(model, clips, cfg, env_cfg, g, W - K)
+    except ControllabilityUnavailable as e:
+        why_not = str(e)
+    report = EvalReport(horizon, heads, ctrl, out_dir, speed, why_not)
     (out_dir / "horizon.md").write_text(horizon_table(horizon) + "\n")
     write_json(horizon, out_dir / "horizon.json")
     plot_psnr_vs_horizon(horizon, out_dir / "psnr_vs_horizon.png", title=f"{env_id}: open-loop PSNR vs horizon")
@@ -142,29 +173,89 @@ def evaluate_world_model(
     return report
 
 
-def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig, g,
+class ControllabilityUnavailable(ValueError):
+    """Controllability cannot be computed on this dataset (the message says why); eval-wm reports null."""
+
+
+def _controllability(model, clips: SegmentDataset, cfg: EvalConfig, env_cfg: PixelEnvConfig | None, g,
                      offset: int = 0) -> ControllabilityResult:
     """Same context, two action sequences (the real ones, and each id shifted by n//2 modulo n: another action
-    at every step; for CartPole's two actions, left <-> right), real futures of both by replaying the env from
-    the recorded state of the last context frame."""
+    at every step; for CartPole's two actions, left <-> right), real futures of both by replaying the real env:
+    classic control from the recorded state of the last context frame, ALE/MiniGrid from the episode's start
+    snapshot. Raises ControllabilityUnavailable saying why when the env cannot be replayed."""
+    env_id = clips.store.manifest.get("env_id") or ""
+    if cfg.controllability_clips == 0:
+        raise ControllabilityUnavailable("skipped: eval.controllability_clips = 0")
     K, H = model.context_length, cfg.horizon
-    idx = _spread(len(clips), cfg.controllability_clips)
+    state_replay = supports_replay(env_id)
+    if state_replay:
+        idx = _spread(len(clips), cfg.controllability_clips)
+    else:  # windows of episodes that kept their start snapshot (a dataset may mix old and new episodes)
+        has_start = {ep for ep in clips.episode_ids if clips.store.arrays(ep).episode_start is not None}
+        replayable = [i for i in range(len(clips)) if clips.window(i)[0] in has_start] if has_start else []
+        if not replayable:
+            if env_id.startswith(("ALE/", "MiniGrid")):
+                raise ControllabilityUnavailable(
+                    f"the held-out episodes of {clips.store.root} carry no episode_start snapshot (collected before "
+                    f"vidworld recorded them); collect again to score controllability on {env_id}")
+            raise ControllabilityUnavailable(
+                f"{env_id or 'this dataset'} cannot be replayed: no settable state (classic control) and no "
+                "episode_start snapshots (ALE, MiniGrid)")
+        idx = [replayable[j] for j in _spread(len(replayable), cfg.controllability_clips)]
     batch = newest_context(_collate([clips[i] for i in idx]), offset)
-    states = []
-    for i in idx:
-        ep, start = clips.window(i)
-        st = clips.store.arrays(ep).state
-        if st is None:
-            raise ValueError(f"{clips.store.root}: episode {ep} has no recorded state; cannot replay")
-        states.append(torch.as_tensor(st[start + offset + K - 1]))
-    states = torch.stack(states)
     acts_a = batch["actions"][:, K - 1 : K - 1 + H]
-    replay = StateReplay(env_cfg)
+    if state_replay:
+        states = []
+        for i in idx:
+            ep, start = clips.window(i)
+            st = clips.store.arrays(ep).state
+            if st is None:
+                raise ControllabilityUnavailable(f"{clips.store.root}: episode {ep} has no recorded state; "
+                                                 "cannot replay")
+            states.append(torch.as_tensor(st[start + offset + K - 1]))
+        replay = StateReplay(env_cfg or PixelEnvConfig(id=env_id, frame_size=model.frame_size))
+        gt = lambda actions: replay(torch.stack(states), actions)  # noqa: E731
+    else:
+        points = []
+        for row, i in enumerate(idx):
+            ep, start = clips.window(i)
+            a = clips.store.arrays(ep)
+            branch = start + offset + K - 1  # the last context frame
+            points.append(BranchPoint(a.episode_start, a.actions[:branch], batch["frames"][row, K - 1],
+                                      clips.store.episodes[ep].name))
+        replay = EpisodeReplay(env_cfg or collected_env(clips.store.meta, env_id, model.frame_size))
+        gt = lambda actions: replay(points, actions)  # noqa: E731
     n = replay.num_actions  # the real env's: a model may take more actions than the env has (check_dataset)
     acts_b = (acts_a + n // 2) % n
-    gt_a, gt_b = replay(states, acts_a), replay(states, acts_b)
-    replay.close()
+    try:
+        gt_a, gt_b = gt(acts_a), gt(acts_b)
+        if not state_replay:  # exact replay: the real actions must give the recorded future
+            check_replayed_future(gt_a, batch, K, H)
+    except ReplayMismatch as e:
+        raise ControllabilityUnavailable(f"replay did not reproduce the recorded episodes: {e}") from None
+    finally:
+        replay.close()
     return controllability(model, batch["frames"][:, :K], batch["actions"][:, : K - 1], acts_a, acts_b, gt_a, gt_b, g)
+
+
+def collected_env(meta: dict, env_id: str, frame_size: int) -> PixelEnvConfig:
+    """The env settings the dataset was collected with (manifest meta["collect"]["env"]: frame skip, sticky
+    actions...), else the defaults for `env_id`."""
+    recorded = (meta.get("collect") or {}).get("env")
+    return from_dict(PixelEnvConfig, recorded) if recorded else PixelEnvConfig(id=env_id, frame_size=frame_size)
+
+
+def check_replayed_future(replayed: Tensor, batch: dict, context_length: int, horizon: int) -> None:
+    """Raise ReplayMismatch unless replayed uint8 [B, H, 3, S, S] (the real actions from the last context
+    frame) equals the recorded frames K..K+H-1 of every clip, up to the episode's end."""
+    k = context_length
+    valid = target_validity(batch, k, horizon)
+    recorded = batch["frames"][:, k : k + horizon]
+    same = (replayed == recorded).flatten(2).all(2) | ~valid  # [B, H]
+    if not bool(same.all()):
+        b, t = (~same).nonzero()[0].tolist()
+        raise ReplayMismatch(f"clip {b}: the replayed frame {t + 1} steps after the context differs from the "
+                             "recorded one")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -228,8 +319,20 @@ def format_report(report: EvalReport) -> str:
         + (f", teacher-forced {tf.termination_auroc:.3f}" if tf else "")
         + f" ({hd.n_terminal} terminal of {hd.n_transitions} transitions); reward MAE {hd.imagined.reward_mae:.3f}"
     )
+    h = report.horizon
+    if h.has_moving:
+        steps = [t for t in (1, 5, 15, 50) if t <= h.horizon]
+        cells = [f"{t}: model {_db(h.model_moving_psnr[t - 1])} / copy-last {_db(h.copy_last_moving_psnr[t - 1])}"
+                 + (f" / VAE {_db(h.vae_moving_psnr[t - 1])}" if h.vae_moving_psnr else "") for t in steps]
+        lines.append("moving-region PSNR (dB) at step " + "; ".join(cells))
     if report.controllability:
         c = report.controllability
         lines.append(f"controllability: {c.mean:.2f} dB (own ground truth minus the other's, mean over 1..H)")
+    elif report.controllability_unavailable:
+        lines.append(f"controllability: not computed ({report.controllability_unavailable})")
     return "\n".join(lines)
+
+
+def _db(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{x:.2f}"
 
