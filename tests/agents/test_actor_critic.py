@@ -53,7 +53,7 @@ def test_learns_to_balance_toy_cartpole():
 def test_dynamics_backprop_learns_point_mass():
     torch.manual_seed(0)
     model = PointMass(target=1.0)  # continuous, differentiable step; reward -|x - 1|
-    ac = ActorCritic(replace(SMALL, dynamics_backprop=True), model.feature_dim, model.action_spec)
+    ac = ActorCritic(replace(SMALL, gradient="dynamics"), model.feature_dim, model.action_spec)
 
     def starts(g, B):
         return PointState(torch.stack([torch.rand(B, generator=g) * 2 - 1, torch.zeros(B)], -1))
@@ -103,7 +103,7 @@ def test_dynamics_backprop_with_straight_through_discrete_actions():
     model = SlideWorld()
     assert isinstance(model, DifferentiableDynamics)
     torch.manual_seed(0)
-    ac = ActorCritic(replace(SMALL, dynamics_backprop=True), model.feature_dim, model.action_spec)
+    ac = ActorCritic(replace(SMALL, gradient="dynamics"), model.feature_dim, model.action_spec)
 
     def score():
         with torch.no_grad():
@@ -200,7 +200,7 @@ def test_update_on_the_diffusion_model_leaves_it_untouched():
 
 def test_errors_name_the_problem():
     cartpole = ToyCartPole()  # discrete, and no imagine_step to take straight-through actions
-    ac = ActorCritic(replace(SMALL, dynamics_backprop=True), 4, cartpole.action_spec)
+    ac = ActorCritic(replace(SMALL, gradient="dynamics"), 4, cartpole.action_spec)
     with pytest.raises(ValueError, match="needs a model with imagine_step"):
         ac.update(cartpole, cartpole_starts(cartpole, torch.Generator().manual_seed(0), 4))
 
@@ -210,7 +210,7 @@ def test_errors_name_the_problem():
                 return super().step(state, actions, generator)
 
     model = FrozenPointMass()
-    ac = ActorCritic(replace(SMALL, dynamics_backprop=True), 2, model.action_spec)
+    ac = ActorCritic(replace(SMALL, gradient="dynamics"), 2, model.action_spec)
     with pytest.raises(ValueError, match="not differentiable"):
         ac.update(model, model.at(0.0), torch.Generator().manual_seed(0))
 

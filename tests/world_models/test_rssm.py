@@ -1,5 +1,6 @@
 """The RSSM world model (kind "rssm"): its losses against hand-computed values, sequence batches at episode
-boundaries, differentiable imagination, size presets, and a two-step training run that resumes exactly.
+boundaries, differentiable imagination, filtering (`observe` against `init`), size presets, and a two-step
+training run that resumes exactly.
 (Protocol behaviour — shapes, seeded determinism, branching, save/load, gymnasium — is in the conformance
 suite, tests/world_models/test_conformance.py, which includes the RSSM.)"""
 
@@ -159,6 +160,37 @@ def test_differentiable_imagination_reaches_actions_and_weights():
     assert out.latent.requires_grad
     with pytest.raises(ValueError, match="action_probs must be float"):
         model.imagine_step(state, torch.zeros(2, 2), generator=g)
+
+
+def test_observe_continues_the_filter_exactly_like_init_on_one_more_frame():
+    """Filtering: observe(init(K frames), a, frame K+1) == the same networks' init on all K+1 frames (a
+    recurrent filter over the whole history, DreamerV3's acting), not init on the shifted K-frame window."""
+    from vidworld.protocol import Filtering
+    from vidworld.rl.policies import ContextTracker
+
+    model = tiny_rssm()  # K = 3
+    assert isinstance(model, Filtering)
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (2, 4, 3, 16, 16), generator=g, dtype=torch.uint8)
+    actions = torch.tensor([[0, 1, 2], [2, 2, 1]])
+    observed = model.observe(model.init(frames[:, :3], actions[:, :2]), actions[:, 2], frames[:, 3])
+    direct = RSSMWorldModel(model.networks, model.action_spec, context_length=4).eval().init(frames, actions)
+    torch.testing.assert_close(observed.deter, direct.deter, rtol=0, atol=1e-6)
+    assert torch.equal(observed.stoch, direct.stoch)
+    shifted = model.init(frames[:, 1:], actions[:, 1:])
+    assert (observed.deter - shifted.deter).abs().max() > 1e-3  # the oldest frame is not forgotten
+    # the acting policies' tracker filters with observe (one frame per real step), from the padded start
+    tracker = ContextTracker(model)
+    first, second = (frames[0, i].permute(1, 2, 0).numpy() for i in (0, 1))
+    tracker.reset(first)
+    tracker.step(2, second)
+    padded = model.init(frames[:1, [0, 0, 0]], torch.zeros(1, 2, dtype=torch.long))
+    want = model.observe(padded, torch.tensor([2]), frames[:1, 1])
+    assert torch.equal(tracker.state.deter, want.deter) and torch.equal(tracker.state.stoch, want.stoch)
+    with pytest.raises(ValueError, match=r"frames must be uint8 \[B=2, 3, 16, 16\]"):
+        model.observe(direct, actions[:, 2], frames[:, 3].float())
+    with pytest.raises(ValueError, match="action out of range"):
+        model.observe(direct, torch.tensor([0, 3]), frames[:, 3])
 
 
 def test_value_head_is_optional_and_declared():

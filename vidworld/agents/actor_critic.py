@@ -15,13 +15,21 @@ What follows DreamerV3 (dreamerv3/agent.py `imag_loss`, configs.yaml), and where
 * critic: symlog two-hot over 255 bins (twohot.py), trained on the lambda-returns of the *current* critic
   (`slowtar: False`) plus a cross-entropy towards the decoded prediction of a slow EMA copy (decay 0.98,
   `slowreg` 1.0), which keeps the critic from chasing its own moving targets;
-* actor: advantage (R_t - v_t) / max(1, P95 - P5) with EMA percentiles (returns.PercentileNormalizer);
-  REINFORCE (-log pi(a_t|s_t) * sg(adv)) for models that are not differentiated through: the default,
-  DreamerV3's choice for discrete actions, and the only one for the diffusion model (its `step` runs under
-  no_grad); dynamics backprop (-adv, differentiated through the imagined rollout) behind
-  `dynamics_backprop=True` for models that are differentiable: continuous actions through `model.step`,
-  discrete ones as straight-through one-hots through `imagine_step` (imagination.DifferentiableDynamics,
-  the RSSM); entropy bonus eta * H(pi);
+* actor: advantage (R_t - v_t) / max(1, P95 - P5) with EMA percentiles (returns.PercentileNormalizer),
+  maximised by the estimator `gradient` picks (dreamerv3-torch's `imag_gradient`, models.py
+  `_compute_actor_loss`; DreamerV3's `actor_grad_disc` / `actor_grad_cont`):
+  - "reinforce": -log pi(a_t|s_t) * sg(adv). The only choice for the diffusion model (its `step` runs
+    under no_grad), and what DreamerV3 (`actor_grad_disc: reinforce`) and dreamerv3-torch's discrete
+    suites (atari100k, crafter, minecraft, memorymaze: `imag_gradient: reinforce`) use for discrete actions;
+  - "dynamics": -adv itself, differentiated through the imagined rollout (Dreamer v1; DreamerV3's
+    `actor_grad_cont: backprop`, dreamerv3-torch's default `imag_gradient: dynamics`): continuous actions
+    as reparameterised samples through `model.step`, discrete ones as straight-through one-hots through
+    `imagine_step` (imagination.DifferentiableDynamics: the RSSM). The world model is not updated by it;
+  - "both": gradient_mix * adv + (1 - gradient_mix) * the REINFORCE term (dreamerv3-torch's "both" with
+    `imag_gradient_mix`; it mixes the raw return, we mix the normalised advantage of both terms);
+  - "auto" (default): "dynamics" when the model declares differentiable imagination
+    (DifferentiableDynamics), else "reinforce". So the diffusion model always gets REINFORCE.
+  entropy bonus eta * H(pi);
 * loss weights: each state's losses are weighted by the probability it is reached before a predicted
   termination (cumprod of continues; DreamerV3 `weight`, without its extra gamma^t);
 * optimiser: Adam with global-norm clipping (DreamerV3 v1 / DIAMOND), not DreamerV3's LaProp + AGC.
@@ -39,12 +47,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from vidworld.agents.imagination import Trajectory, imagine
+from vidworld.agents.imagination import DifferentiableDynamics, Trajectory, imagine
 from vidworld.agents.networks import Actor, Critic
 from vidworld.agents.returns import PercentileNormalizer, lambda_returns
 from vidworld.agents.twohot import TwoHot
 from vidworld.config import FieldError, check_field
 from vidworld.protocol import ActionSpec, WorldModel
+
+
+GRADIENTS = ("auto", "reinforce", "dynamics", "both")
 
 
 @dataclass
@@ -67,7 +78,8 @@ class ActorCriticConfig:
     return_percentiles: tuple[float, float] = (5.0, 95.0)
     return_decay: float = 0.99  # EMA decay of the return percentiles
     return_limit: float = 1.0  # the scale is max(limit, P_high - P_low)
-    dynamics_backprop: bool = False  # actor gradient through the imagined dynamics (imagination.py)
+    gradient: str = "auto"  # actor gradient: reinforce | dynamics | both | auto (see the module docstring)
+    gradient_mix: float = 0.0  # "both": weight of the dynamics term (dreamerv3-torch imag_gradient_mix)
 
     def __post_init__(self) -> None:
         check_field(self, "horizon", ge=1)
@@ -83,6 +95,8 @@ class ActorCriticConfig:
         check_field(self, "slow_critic_decay", ge=0.0, lt=1.0)
         check_field(self, "slow_critic_reg", ge=0.0)
         check_field(self, "return_decay", ge=0.0, lt=1.0)
+        check_field(self, "gradient", one_of=GRADIENTS)
+        check_field(self, "gradient_mix", ge=0.0, le=1.0)
         lo, hi = self.return_percentiles
         if not 0.0 <= lo < hi <= 100.0:
             raise FieldError("return_percentiles", f"must be [low, high] with 0 <= low < high <= 100, got "
@@ -126,6 +140,13 @@ class ActorCritic(nn.Module):
         return self.actor.net[0].weight.device
 
     # --- learning -----------------------------------------------------------------------------------------
+    def gradient_mode(self, model: WorldModel) -> str:
+        """The actor's gradient estimator for `model`: config.gradient, with "auto" resolved to "dynamics"
+        for a model declaring differentiable imagination (DifferentiableDynamics), else "reinforce"."""
+        if self.config.gradient != "auto":
+            return self.config.gradient
+        return "dynamics" if isinstance(model, DifferentiableDynamics) else "reinforce"
+
     def update(
         self, model: WorldModel, start_state, generator: torch.Generator | None = None
     ) -> dict[str, float]:
@@ -135,20 +156,22 @@ class ActorCritic(nn.Module):
         return_scale, imagined_return (mean undiscounted reward before termination), grad norms.
         """
         c = self.config
+        mode = self.gradient_mode(model)
+        through = mode != "reinforce"  # the actor learns (also) through the dynamics
 
         # 1. Imagine H steps. No graph unless the actor learns through the dynamics.
-        with torch.set_grad_enabled(c.dynamics_backprop):
+        with torch.set_grad_enabled(through):
             traj: Trajectory = imagine(model, start_state, self.actor, c.horizon, generator,
-                                       reparameterize=c.dynamics_backprop)
-        if c.dynamics_backprop and not traj.rewards[1:].requires_grad:
+                                       reparameterize=through)
+        if through and not traj.rewards[1:].requires_grad:
             raise ValueError(
-                "dynamics_backprop=True but model.step returned rewards without a gradient: this model is "
-                "not differentiable (e.g. the diffusion model steps under torch.no_grad); use REINFORCE"
+                f"agent.gradient={mode!r} but model.step returned rewards without a gradient: this model is "
+                "not differentiable (e.g. the diffusion model steps under torch.no_grad); use reinforce"
             )
 
         # 2. Values of every imagined state and lambda-returns R_0..R_{H-1} (returns.py has the convention).
         #    Under REINFORCE nothing here needs a graph; under backprop the returns carry the dynamics' one.
-        with torch.set_grad_enabled(c.dynamics_backprop):
+        with torch.set_grad_enabled(through):
             values = self.critic.value(traj.features)  # [H+1, B]
             boot = self.slow_critic.value(traj.features) if c.slow_target else values
             returns = lambda_returns(traj.rewards, traj.continues, boot, c.discount, c.lam)  # [H, B]
@@ -159,13 +182,15 @@ class ActorCritic(nn.Module):
         scale = self.return_norm.scale()
         advantages = (returns - values[:-1]) / scale  # [H, B]
 
-        # 4. Actor: policy gradient (or the return itself, differentiated through the model) + entropy bonus.
+        # 4. Actor: policy gradient and/or the advantage differentiated through the model; entropy bonus.
         policy = self.actor(traj.features[:-1].detach())
         entropy = policy.entropy()  # [H, B]
-        if c.dynamics_backprop:
+        if mode == "dynamics":
             objective = advantages
         else:
             objective = policy.log_prob(traj.actions[:-1]) * advantages.detach()
+            if mode == "both":
+                objective = c.gradient_mix * advantages + (1.0 - c.gradient_mix) * objective
         actor_loss = -(weights * (objective + c.entropy_coef * entropy)).mean()
 
         # 5. Critic: two-hot cross-entropy towards sg(R_t), plus towards the slow critic's prediction.

@@ -14,7 +14,8 @@ returns rewards, continues and features that carry it back: dynamics backprop (D
 in the tests). Discrete actions cannot go through `step` (ids have no gradient): they go as straight-through
 one-hot samples, onehot(a) + p - sg(p) (DreamerV2), to a model that declares the `DifferentiableDynamics`
 capability below (the RSSM's `imagine_step`). The actor always reads detached features (DreamerV3
-`policy(sg(state))`): the gradient reaches earlier actions through the dynamics only.
+`policy(sg(state))`): the gradient reaches earlier actions through the dynamics only. Which of the two the
+actor-critic uses is its `gradient` setting (actor_critic.py; "auto": dynamics for DifferentiableDynamics).
 """
 
 from __future__ import annotations

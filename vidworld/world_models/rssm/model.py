@@ -10,7 +10,18 @@ One folder holds everything: `networks/` (RSSMNetworks, diffusers save_pretraine
 `world_model.json` (kind, format version, action space, context length, provenance). Capabilities (see
 `vidworld.protocol`): PixelDecoder (`StepOut.latent` is the new state's features, which the decoder
 reads, so `decode_from` decodes them directly), LatentObserver (the latent is the features),
-ValuePredictor (when trained with `rssm.value_discount` > 0).
+ValuePredictor (when trained with `rssm.value_discount` > 0), Filtering (`observe`: DreamerV3's posterior
+update after a real step, one frame encoded and one recurrent step, for acting in the real env).
+
+`init` and `observe` (the exact relation, tested in tests/world_models/test_rssm.py): `init` filters its K
+frames starting from the initial state; `observe` continues that filter by one real step, so
+
+    observe(init(frames[:, :K], actions[:, :K-1]), actions[:, K-1], frames[:, K])
+        == the same networks with context_length K+1: init(frames[:, :K+1], actions[:, :K])
+
+(up to float rounding). It is a recurrent filter over the whole history, as DreamerV3 acts: NOT `init` on
+the K-frame window shifted by one step (which would forget the oldest frame and restart from the initial
+state, the diffusion model's window semantics).
 
 Differentiable imagination (for a learner that backpropagates through the dynamics, DreamerV1/V2-style):
 `imagine_step(state, action_probs, generator)` takes float actions [B, A] (one-hot, or an actor's
@@ -144,6 +155,21 @@ class RSSMWorldModel(nn.Module):
         deter, stoch, _ = self.networks.observe(frames.to(self.device), prev_onehot, is_first)
         dtype = self.networks.dtype  # states stay in full precision under autocast (only networks drop)
         return RSSMState(deter=deter[:, -1].to(dtype), stoch=stoch[:, -1].to(dtype))
+
+    @torch.no_grad()
+    def observe(self, state: RSSMState, actions: Tensor, frames: Tensor) -> RSSMState:
+        """`actions` long [B] were taken in `state` and the real env showed `frames` uint8 [B, 3, S, S] -> the
+        posterior state (mode, deterministic like `init`): the GRU steps on the previous state and action,
+        the posterior reads the new frame's embedding. See the module docstring for the relation to `init`."""
+        B, S = state.deter.shape[0], self.frame_size
+        if frames.dtype != torch.uint8 or tuple(frames.shape) != (B, 3, S, S):
+            raise ValueError(f"frames must be uint8 [B={B}, 3, {S}, {S}], got {frames.dtype} "
+                             f"{tuple(frames.shape)}")
+        onehot = self._onehot(actions, batch=B)
+        net, dtype = self.networks, self.networks.dtype
+        embed = net.embed(frames.to(self.device))
+        deter, stoch, _ = net.observe_step(state.deter.to(dtype), state.stoch.to(dtype), onehot, embed)
+        return RSSMState(deter=deter.to(dtype), stoch=stoch.to(dtype))
 
     def imagine_step(self, state: RSSMState, action_probs: Tensor, generator: torch.Generator | None = None
                      ) -> tuple[RSSMState, StepOut]:

@@ -140,6 +140,18 @@ class RSSMNetworks(ModelMixin, ConfigMixin):
         z = mode_onehot(log_probs) if uniform is None else sample_onehot(log_probs, uniform)
         return deter, z.flatten(-2), log_probs
 
+    def observe_step(self, deter: Tensor, stoch: Tensor, action: Tensor, embed: Tensor,
+                     uniform: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """One posterior step (the filter's update after a real frame): deter [B, D], stoch [B, S*C], action
+        one-hot [B, A] (the action that led to the frame), embed [B, E] (`embed` of the frame), uniform [B, S]
+        in [0, 1) or None (the posterior's mode) -> (deter, stoch, posterior log-probs [B, S, C]). The same
+        sums as one time step of `observe`, in the same order."""
+        x = self.img_in.finish(self.img_in.project(0, stoch) + self.img_in.project(1, action))
+        deter = self.gru(x, deter)
+        log_probs = self.posterior(self.obs_in.project(0, deter), self.obs_in.project(1, embed))
+        z = mode_onehot(log_probs) if uniform is None else sample_onehot(log_probs, uniform)
+        return deter, z.flatten(-2), log_probs
+
     def observe(self, frames: Tensor, prev_actions: Tensor, is_first: Tensor, uniform: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, Tensor]:
         """Filter a batch of sequences with the posterior.

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.data import TrainData, TrainedModel
 from vidworld.train.episodes import Episodes
-from vidworld.train.loop import Stage, train_loop
+from vidworld.train.loop import LoopResult, Stage, train_loop
 from vidworld.train.optim import adamw
 from vidworld.world_models.diffusion.value import discounted_returns
 from vidworld.world_models.rssm.config import RSSMConfig
@@ -97,21 +97,17 @@ def validation_loss(module: RSSMLoss, sampler: SequenceSampler, batch_size: int,
     return totals
 
 
-def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True) -> TrainedModel:
-    """cfg: the ExperimentConfig (sections `model`, `rssm`, `train`); returns the trained RSSMWorldModel."""
-    rcfg: RSSMConfig = cfg.rssm
-    tcfg = cfg.train
-    t_start = time.perf_counter()
-    stage_dir = Path(cfg.run_dir) / "stage_rssm"
+def fit_rssm(episodes: Episodes, rcfg: RSSMConfig, tcfg, num_actions: int, stage_dir: Path, steps: int,
+             returns: Tensor | None = None, resume: bool = False, progress: bool = True
+             ) -> tuple[RSSMLoss, LoopResult]:
+    """Train (or resume) the RSSM on `episodes` (frames uint8 [N, 3, S, S]) up to `steps` optimizer steps in
+    total, checkpointing under stage_dir (the shared loop's exact resume). returns: per-frame value targets
+    [num_frames] for a value head (None without one). Used by `vidworld train` and the online learner."""
+    sampler = SequenceSampler(episodes, rcfg.seq_len, returns)  # a clear error now if the data is short
     stage_dir.mkdir(parents=True, exist_ok=True)
-    returns = val_returns = None
-    if rcfg.value_discount > 0:  # Monte-Carlo returns of the data policy, per frame (as the diffusion value)
-        returns = episode_returns(data.train, rcfg.value_discount)
-        val_returns = episode_returns(data.val, rcfg.value_discount)
-    sampler = SequenceSampler(data.train, rcfg.seq_len, returns)  # a clear error now if the data is short
     acc = make_accelerator(tcfg, stage_dir, log_dir=stage_dir / "tb")
     torch.manual_seed(tcfg.seed)
-    networks = rcfg.build(frame_size=data.train.obs.shape[-1], num_actions=data.action_spec.n)
+    networks = rcfg.build(frame_size=episodes.obs.shape[-1], num_actions=num_actions)
     module = RSSMLoss(networks, rcfg.free_nats, rcfg.dyn_scale, rcfg.rep_scale)
     opt = adamw(module.parameters(), rcfg.lr, tcfg.weight_decay)
     module, opt = acc.prepare(module, opt)
@@ -120,11 +116,26 @@ def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True
         b = sampler.sample(rcfg.batch_size, gen)
         return module(*batch_inputs(b, networks.stoch, gen, acc.device))
 
-    stage = Stage("rssm", rcfg.train_steps, rcfg.batch_size * rcfg.seq_len, rcfg.lr,
+    stage = Stage("rssm", steps, rcfg.batch_size * rcfg.seq_len, rcfg.lr,
                   postfix=(("mse", "image_mse", ".5f"), ("kl", "kl", ".2f"), ("cont", "cont_nll", ".3f")))
     res = train_loop(acc, module, opt, stage, tcfg, batch_loss, resume=resume, progress=progress)
     trained: RSSMLoss = acc.unwrap_model(module)
-    trained.eval()
+    return trained.eval(), res
+
+
+def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True) -> TrainedModel:
+    """cfg: the ExperimentConfig (sections `model`, `rssm`, `train`); returns the trained RSSMWorldModel."""
+    rcfg: RSSMConfig = cfg.rssm
+    tcfg = cfg.train
+    t_start = time.perf_counter()
+    stage_dir = Path(cfg.run_dir) / "stage_rssm"
+    returns = val_returns = None
+    if rcfg.value_discount > 0:  # Monte-Carlo returns of the data policy, per frame (as the diffusion value)
+        returns = episode_returns(data.train, rcfg.value_discount)
+        val_returns = episode_returns(data.val, rcfg.value_discount)
+    trained, res = fit_rssm(data.train, rcfg, tcfg, data.action_spec.n, stage_dir, rcfg.train_steps, returns,
+                            resume=resume, progress=progress)
+    networks = trained.networks
     summary = {"rssm_params": sum(p.numel() for p in networks.parameters()),
                "rssm_train_frames_per_s": res.samples_per_s,
                "rssm_minutes": (time.perf_counter() - t_start) / 60}
@@ -132,5 +143,5 @@ def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True
         val_sampler = SequenceSampler(data.val, rcfg.seq_len, val_returns)
         val = validation_loss(trained, val_sampler, rcfg.batch_size, seed=tcfg.seed)
         summary.update({f"rssm_val_{k}": v for k, v in val.items()})
-    model = RSSMWorldModel(trained.networks, data.action_spec, cfg.model.context_length, meta=data.meta)
+    model = RSSMWorldModel(networks, data.action_spec, cfg.model.context_length, meta=data.meta)
     return TrainedModel(model=model.eval(), summary=summary)
