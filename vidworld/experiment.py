@@ -18,6 +18,7 @@ from vidworld.agents.actor_critic import ActorCriticConfig
 from vidworld.eval.config import EvalConfig
 from vidworld.planning.config import PlanConfig
 from vidworld.rl.config import DreamConfig
+from vidworld.rl.muzero_config import MuZeroConfig
 from vidworld.train.config import TrainConfig
 from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.registry import ModelConfig
@@ -32,6 +33,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     rssm: RSSMConfig = field(default_factory=RSSMConfig)
+    muzero: MuZeroConfig = field(default_factory=MuZeroConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)

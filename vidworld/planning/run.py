@@ -29,24 +29,7 @@ from vidworld.paths import check_input_dir, check_output_dir
 from vidworld.precision import PRECISIONS, inference_autocast, resolve_precision
 from vidworld.protocol import value_function
 from vidworld.world_models.compat import check_env
-
-
-class CountingModel:
-    """Forwards the protocol (and anything else) to `model`; counts imagined transitions (rows stepped)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.transitions = 0
-
-    def step(self, state, actions, generator=None):
-        self.transitions += int(actions.shape[0])
-        return self.model.step(state, actions, generator)
-
-    def __getattr__(self, name):  # init, decode, action_spec, context_length, decode_from, ...
-        if name == "model":  # not set yet (e.g. while copying): no recursion
-            raise AttributeError(name)
-        return getattr(self.model, name)
-
+from vidworld.world_models.counting import CountingModel, unwrap
 
 
 @dataclass(frozen=True)
@@ -123,8 +106,9 @@ def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStat
     return EpisodeStats(tuple(rets), tuple(lens))
 
 
-def make_planner(model: CountingModel, cfg: PlanConfig):
-    value_fn = value_function(model.model) if cfg.use_value else None
+def make_planner(model, cfg: PlanConfig):
+    """The planner `cfg.planner` names over `model` (a world model, or a CountingModel around one)."""
+    value_fn = value_function(unwrap(model)) if cfg.use_value else None
     if cfg.planner in ("cem", "mppi"):
         return CEMPlanner(model, replace(cfg.cem, mode=cfg.planner), value_fn=value_fn)
     if cfg.planner == "mcts":

@@ -7,6 +7,8 @@ so that every kind runs in it), iteration by iteration:
        random policy for dream.prefill_steps — and append them to the replay (run_dir/replay, episode store);
     2. train the world model on everything so far (the kind's online learner, e.g. diffusion/online.py);
     3. train the actor-critic in imagination from real start contexts (vidworld/agents);
+    (steps 1-3 belong to the agent `dream.agent` names, a `LoopAgent`: "actor_critic" as above, or "muzero",
+    which is its own world model: MCTS self-play in parallel envs, prioritised replay, MuZero updates);
     4. every dream.eval_every real steps: dream.eval_episodes real episodes with the greedy actor (the shared
        harness, rl/evaluate.py);
     5. checkpoint: loop state, agent (nets, optimisers, normaliser), RNG, and the replay's episode list.
@@ -25,7 +27,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -36,11 +38,12 @@ from vidworld.config import save_config
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.protocol import ActionSpec
-from vidworld.rl.evaluate import EvalResult, Policy, RandomPolicy, evaluate_policy
+from vidworld.rl.evaluate import BatchPolicy, EvalResult, Policy, RandomPolicy, evaluate_policy
 from vidworld.rl.policies import ActorPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
 from vidworld.train.log import append_log, truncate_log
 from vidworld.train.run import add_run_arguments, prepare_run_dir
+from vidworld.world_models.counting import CountingModel
 from vidworld.world_models.registry import online_learner
 
 STATE_DIR = "dream_state"
@@ -56,6 +59,7 @@ class LoopState:
     evaluations: list[dict] = field(default_factory=list)
     wall_seconds: float = 0.0
     agent_generator: list[int] | None = None  # torch.Generator state as a list of bytes
+    imagined_transitions: int = 0  # imagined transitions the agent spent so far (learning and acting)
 
 
 def episode_seed(cfg: ExperimentConfig, index: int) -> int:
@@ -96,11 +100,12 @@ def collect(env: Any, policy: Policy, steps: int, cfg: ExperimentConfig, first_i
     return out
 
 
-def save_state(run: Path, state: LoopState, agent) -> None:
+def save_state(run: Path, state: LoopState, agent: LoopAgent) -> None:
     with atomic_folder(run / STATE_DIR) as tmp:
         (tmp / "state.json").write_text(json.dumps(state.__dict__))
-        if agent is not None:
-            torch.save(agent.state_dict(), tmp / "agent.pt")
+        agent_state = agent.state_dict()
+        if agent_state is not None:
+            torch.save(agent_state, tmp / "agent.pt")
 
 
 def load_state(run: Path) -> tuple[LoopState, dict | None]:
@@ -122,12 +127,107 @@ def make_agent(cfg: ExperimentConfig, feature_dim: int, spec: ActionSpec):
     return ActorCritic(cfg.agent, feature_dim, spec)
 
 
-def acting_policy(cfg: ExperimentConfig, model, agent) -> Policy:
+def acting_policy(cfg: ExperimentConfig, model, agent, greedy: bool = False) -> Policy:
+    """How the loop acts: the actor (sampled; its mode when `greedy`), or the MPC planner with plan.* settings
+    (`dream.acting: planner`, then also in evaluation: the planner is the policy being evaluated)."""
     if cfg.dream.acting == "planner":
         from vidworld.planning.run import make_planner
 
         return PlannerPolicy(model, make_planner(model, cfg.plan), cfg.plan.precision)
-    return ActorPolicy(model, agent, greedy=False)
+    return ActorPolicy(model, agent, greedy=greedy)
+
+
+class LoopAgent(Protocol):
+    """What the loop needs from an agent (`dream.agent` picks one; DreamerV3's make_agent factory):
+
+    model: the current world model (None before the first update; saved to run_dir/model at the end);
+    collect(env, steps, first_index, progress): >= `steps` real steps of whole episodes, episode i with env
+        seed episode_seed(cfg, first_index + i) (the loop appends them to the replay);
+    train(replay, iteration, progress) -> {name: [values]}: everything this iteration learns (world model
+        and agent), logged as means;
+    eval_policy(): the greedy policy for the shared evaluation harness (MuZero's: a BatchPolicy, all
+        evaluation episodes in lockstep with one search per step);
+    state_dict() / resume(replay, iteration, state): the checkpoint (run_dir/dream_state/agent.pt) and its
+        restore after `iteration` finished iterations.
+    """
+
+    model: Any
+    imagined_transitions: int  # imagined transitions spent learning and collecting so far (not evaluating)
+
+    def collect(self, env: Any, steps: int, first_index: int, progress: bool) -> list[RealEpisode]: ...
+
+    def train(self, replay: Replay, iteration: int, progress: bool) -> dict[str, list[float]]: ...
+
+    def eval_policy(self) -> Policy | BatchPolicy: ...
+
+    def state_dict(self) -> dict | None: ...
+
+    def resume(self, replay: Replay, iteration: int, state: dict | None) -> None: ...
+
+
+class ActorCriticLoop:
+    """`dream.agent: actor_critic`: the kind's online learner (world model) + the imagination actor-critic
+    (vidworld/agents); iteration 0 collects with a random policy, later ones with the actor or the MPC
+    planner (`dream.acting`)."""
+
+    def __init__(self, cfg: ExperimentConfig, run: Path, spec: ActionSpec, meta: dict, agent_gen: torch.Generator):
+        self.cfg, self.spec, self.agent_gen = cfg, spec, agent_gen
+        self.learner = online_learner(cfg.model.kind)(cfg, run / "world_model", spec, meta)
+        self.model = self.agent = None
+        self.imagined_transitions = 0
+
+    def resume(self, replay: Replay, iteration: int, state: dict | None) -> None:
+        if iteration > 0:  # the world model of the last finished iteration (from its checkpoint)
+            self.model = self.learner.update(replay.episodes(), iteration * self.cfg.dream.model_updates)
+            self.agent = make_agent(self.cfg, self.model.feature_dim, self.spec)
+            if state is not None:
+                self.agent.load_state_dict(state)
+
+    def collect(self, env: Any, steps: int, first_index: int, progress: bool) -> list[RealEpisode]:
+        if self.model is None:
+            return collect(env, RandomPolicy(), steps, self.cfg, first_index, progress)
+        counting = CountingModel(self.model)  # the planner imagines while acting; the actor does not
+        episodes = collect(env, acting_policy(self.cfg, counting, self.agent), steps, self.cfg, first_index, progress)
+        self.imagined_transitions += counting.transitions
+        return episodes
+
+    def train(self, replay: Replay, iteration: int, progress: bool) -> dict[str, list[float]]:
+        d = self.cfg.dream
+        # the world model on everything so far
+        self.model = self.learner.update(replay.episodes(), (iteration + 1) * d.model_updates, progress)
+        if self.agent is None:
+            self.agent = make_agent(self.cfg, self.model.feature_dim, self.spec)
+        # the actor-critic in imagination
+        logs: dict[str, list[float]] = {}
+        for _ in range(d.agent_updates):
+            frames, actions = replay.start_contexts(d.agent_batch, self.model.context_length, self.agent_gen)
+            start = self.model.init(frames.to(self.model.device), actions.to(self.model.device))
+            for k, v in self.agent.update(self.model, start, self.agent_gen).items():
+                logs.setdefault(k, []).append(float(v))
+            self.imagined_transitions += d.agent_batch * self.cfg.agent.horizon  # every start runs H steps
+        return logs
+
+    def eval_policy(self) -> Policy:
+        return acting_policy(self.cfg, self.model, self.agent, greedy=True)
+
+    def state_dict(self) -> dict | None:
+        return None if self.agent is None else self.agent.state_dict()
+
+
+def make_loop_agent(cfg: ExperimentConfig, run: Path, spec: ActionSpec, meta: dict, agent_gen: torch.Generator,
+                    env_cfg: PixelEnvConfig, env: Any) -> LoopAgent:
+    """The agent `dream.agent` names, checked against `model.kind` (MuZero is its own model)."""
+    if cfg.dream.agent == "muzero":
+        if cfg.model.kind != "muzero":
+            raise ValueError(f"config key 'dream.agent': 'muzero' learns its own model; set model.kind: muzero "
+                             f"(got {cfg.model.kind!r})")
+        from vidworld.rl.muzero_agent import MuZeroAgent
+
+        return MuZeroAgent(cfg, spec, meta, env_cfg, env, lambda i: episode_seed(cfg, i))
+    if cfg.model.kind == "muzero":
+        raise ValueError("config key 'dream.agent': model.kind 'muzero' is trained by its own agent; "
+                         f"set dream.agent: muzero (got {cfg.dream.agent!r})")
+    return ActorCriticLoop(cfg, run, spec, meta, agent_gen)
 
 
 def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
@@ -149,49 +249,36 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
     replay = Replay.open(run / "replay", env_cfg.id, env_cfg.frame_size, fps, space,
                          keep=state.episodes if resume else None)
     meta = {"env_id": env_cfg.id, "dataset": str(run / "replay"), "fps": fps, "val_fraction": 0.0, "split_seed": 0}
-    learner = online_learner(cfg.model.kind)(cfg, run / "world_model", spec, meta)
     agent_gen = torch.Generator().manual_seed(d.seed + 1)
+    agent = make_loop_agent(cfg, run, spec, meta, agent_gen, env_cfg, env)
     if state.agent_generator is not None:
         agent_gen.set_state(torch.tensor(state.agent_generator, dtype=torch.uint8))
     log_file = run / "log.jsonl"
     truncate_log(log_file, state.iteration)  # rows of iterations after the checkpoint are redone
-    model = agent = None
-    if state.iteration > 0:  # the world model of the last finished iteration (from its checkpoint)
-        model = learner.update(replay.episodes(), state.iteration * d.model_updates)
-        agent = make_agent(cfg, model.feature_dim, spec)
-        if agent_state is not None:
-            agent.load_state_dict(agent_state)
+    agent.resume(replay, state.iteration, agent_state)
+    agent.imagined_transitions = state.imagined_transitions
     t0 = time.perf_counter() - state.wall_seconds
     bar = tqdm(total=d.real_steps, initial=min(state.real_steps, d.real_steps), desc="dream real steps",
                disable=not progress)
     while state.real_steps < d.real_steps:
         it = state.iteration
-        # 1. collect real episodes
-        policy = RandomPolicy() if model is None else acting_policy(cfg, model, agent)
-        budget = d.prefill_steps if model is None else min(d.collect_steps, d.real_steps - state.real_steps)
-        episodes = collect(env, policy, budget, cfg, len(replay.names), progress)
+        # 1. collect real episodes (iteration 0: the prefill)
+        budget = d.prefill_steps if it == 0 else min(d.collect_steps, d.real_steps - state.real_steps)
+        episodes = agent.collect(env, budget, len(replay.names), progress)
         for ep in episodes:
             replay.append(ep)
         new_steps = sum(ep.steps for ep in episodes)
         state.real_steps += new_steps
         bar.update(new_steps)
-        # 2. world model on everything so far
-        model = learner.update(replay.episodes(), (it + 1) * d.model_updates)
-        if agent is None:
-            agent = make_agent(cfg, model.feature_dim, spec)
-        # 3. actor-critic in imagination
-        agent_logs: dict[str, list[float]] = {}
-        for _ in range(d.agent_updates):
-            frames, actions = replay.start_contexts(d.agent_batch, model.context_length, agent_gen)
-            start = model.init(frames.to(model.device), actions.to(model.device))
-            for k, v in agent.update(model, start, agent_gen).items():
-                agent_logs.setdefault(k, []).append(float(v))
+        # 2.-3. world model and agent on everything so far
+        agent_logs = agent.train(replay, it, progress)
         # 4. evaluate in the real env
         evaluated = None
         crossed = state.real_steps // d.eval_every > (state.real_steps - new_steps) // d.eval_every
         if crossed or state.real_steps >= d.real_steps:
-            evaluated = evaluate_policy(ActorPolicy(model, agent, greedy=True), env_cfg, d.eval_episodes,
-                                        d.eval_seed)
+            evaluated = evaluate_policy(agent.eval_policy(), env_cfg, d.eval_episodes, d.eval_seed)
+            if d.snapshots:  # the world model this evaluation acted with (compare: error vs return)
+                agent.model.save_pretrained(run / "snapshots" / f"real_{state.real_steps}")
             state.evaluations.append({"real_steps": state.real_steps, "wall_minutes": (time.perf_counter() - t0) / 60,
                                       "return_mean": evaluated.mean, "return_std": evaluated.std,
                                       "returns": list(evaluated.returns),
@@ -201,6 +288,7 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
         state.episodes = replay.names
         state.wall_seconds = time.perf_counter() - t0
         state.agent_generator = agent_gen.get_state().tolist()
+        state.imagined_transitions = agent.imagined_transitions
         row = {"step": state.iteration, "real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
                "collect_return": float(np.mean([ep.rewards.sum() for ep in episodes])),
                **{k: float(np.mean(v)) for k, v in agent_logs.items()},
@@ -210,7 +298,7 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
         bar.set_postfix(eval=f"{state.evaluations[-1]['return_mean']:.1f}" if state.evaluations else "-")
     bar.close()
     env.close()
-    model.save_pretrained(run / "model")
+    agent.model.save_pretrained(run / "model")
     summary = write_outputs(run, state)
     return summary
 
@@ -218,7 +306,8 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
 def write_outputs(run: Path, state: LoopState) -> dict:
     rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
     summary = {"real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
-               "iterations": state.iteration, "episodes": len(state.episodes), "evaluations": state.evaluations}
+               "iterations": state.iteration, "episodes": len(state.episodes),
+               "imagined_transitions": state.imagined_transitions, "evaluations": state.evaluations}
     atomic_write_text(run / "dream_summary.json", json.dumps(summary, indent=2))
     plot_learning_curve(rows, state.evaluations, run / "learning_curve.png")
     return summary

@@ -90,3 +90,82 @@ class PlannerPolicy:
 
         with inference_autocast(self.model.device, self.precision):
             return int(self.agent.act(obs.transpose(2, 0, 1), generator=self.generator))
+
+
+def observation_of(observation: str, obs: np.ndarray, info: dict) -> np.ndarray:
+    """What a policy acting on `observation` ("pixels" | "state") sees of a real step: the frame uint8
+    [H, W, 3], or the env's low-dimensional state info["state"] float32 [d]."""
+    if observation == "pixels":
+        return obs
+    if info.get("state") is None:
+        raise ValueError("observation 'state' needs an env whose info carries 'state' (classic control, ALE RAM, "
+                         "MiniGrid); this env's info has none")
+    return np.asarray(info["state"], np.float32)
+
+
+class MuZeroPolicy:
+    """MuZero acting in several real episodes at once (the harness's BatchPolicy, and self-play): per episode
+    the history of observations and actions, whose last K (padded at the start like ContextTracker) the
+    representation encodes; then one batched MCTS over all roots (`mcts_policy` with the model's prediction
+    function as prior and value).
+
+    greedy: evaluation (no root noise, most visited action). Otherwise self-play: Dirichlet root noise and
+    actions sampled from visits ** (1 / temperature) with `generator`; `search_record(j)` returns episode j's
+    visit distributions [N, A] and root values [N] (and forgets the episode).
+    """
+
+    def __init__(self, model, search_cfg, greedy: bool, temperature: float = 1.0,
+                 generator: torch.Generator | None = None):
+        self.model, self.cfg, self.greedy = model, search_cfg, greedy
+        self.observation = model.observation
+        self.temperature, self.generator = temperature, generator
+        self.sims = (search_cfg.eval_simulations or search_cfg.num_simulations) if greedy else search_cfg.num_simulations
+        self.history: dict[int, tuple[list, list]] = {}
+        self.records: dict[int, tuple[list, list]] = {}
+
+    def start(self, episode: int, obs: np.ndarray, seed: int | None = None) -> None:
+        self.history[episode] = ([torch.as_tensor(self._obs(obs))], [])
+        self.records[episode] = ([], [])
+
+    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.array(obs, copy=True))
+        return x.permute(2, 0, 1) if self.observation == "pixels" else x.float()
+
+    @torch.no_grad()
+    def act_many(self, obs: dict[int, np.ndarray]) -> dict[int, int]:
+        """The current observation of each running episode -> its action (one search for all)."""
+        from vidworld.planning.mcts_planner import mcts_policy
+        from vidworld.rl.muzero_replay import window
+
+        order = list(obs)
+        windows, acts = [], []
+        for j in order:
+            seen, actions = self.history[j]
+            if len(seen) == len(actions):  # an action was taken since the last call: this is its outcome
+                seen.append(self._obs(obs[j]))
+            o, a = window(torch.stack(seen), torch.tensor(actions, dtype=torch.long), len(seen) - 1,
+                          self.model.context_length)
+            windows.append(o)
+            acts.append(a)
+        dev = self.model.device
+        state = self.model.init(torch.stack(windows).to(dev), torch.stack(acts).to(dev))
+        c = self.cfg
+        noise = 0.0 if self.greedy else c.dirichlet_fraction
+        out = mcts_policy(self.model, state, self.sims, value_fn=self.model.value,
+                          prior_fn=self.model.policy_logits, discount=c.discount, generator=self.generator,
+                          pb_c_init=c.pb_c_init, pb_c_base=c.pb_c_base, dirichlet_alpha=c.dirichlet_alpha,
+                          dirichlet_fraction=noise, temperature=0.0 if self.greedy else self.temperature)
+        result = {}
+        for row, j in enumerate(order):
+            a = int(out.action[row])
+            self.history[j][1].append(a)
+            if not self.greedy:
+                self.records[j][0].append(out.action_weights[row].numpy())
+                self.records[j][1].append(float(out.root_value[row]))
+            result[j] = a
+        return result
+
+    def search_record(self, episode: int) -> tuple[np.ndarray, np.ndarray]:
+        policies, values = self.records.pop(episode)
+        self.history.pop(episode, None)
+        return np.stack(policies).astype(np.float32), np.asarray(values, np.float32)

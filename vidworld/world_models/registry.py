@@ -29,8 +29,10 @@ KINDS: dict[str, Kind] = {
                       "vidworld.world_models.diffusion.train:train_diffusion",
                       "vidworld.world_models.diffusion.online:DiffusionOnline"),
     "copy_last": Kind("vidworld.world_models.copy_last:CopyLastFrameModel"),
+    "muzero": Kind("vidworld.world_models.muzero.model:MuZeroWorldModel"),  # trained by dream.agent: muzero
     "rssm": Kind("vidworld.world_models.rssm.model:RSSMWorldModel",
-                 "vidworld.world_models.rssm.train:train_rssm"),
+                 "vidworld.world_models.rssm.train:train_rssm",
+                 "vidworld.world_models.rssm.online:RSSMOnline"),
 }
 # Names older vidworld versions wrote into world_model.json.
 LEGACY_KINDS = {"vidworld.DiffusionWorldModel": "diffusion"}

@@ -1,0 +1,94 @@
+"""MuZero's three functions (Schrittwieser et al. 2020), as one torch module:
+
+    representation h:  observation window [B, K, ...] + past actions [B, K-1] -> latent s  [B, L]
+    dynamics g:        (s [B, L], action [B])  -> (next latent [B, L], reward logits [B, 2R+1])
+    prediction f:      s [B, L]               -> (policy logits [B, A], value logits [B, 2V+1])
+
+Latents are min-max scaled to [0, 1] per sample after h and after g (MuZero Appendix G, muzero-general's
+`normalize_encoded_state`), which keeps the recurrent latent bounded however long the unroll. The state
+encoder is an MLP on the flattened K states and one-hot actions; the pixel encoder a strided conv net on the
+K frames stacked on channels with the K-1 actions as constant planes (MuZero's Atari input: frames plus
+action planes), flattened into the latent. Output layers start at zero (value 0, uniform policy), as
+muzero-general and EfficientZero initialise them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int) -> nn.Sequential:
+    """`layers` hidden layers of Linear + LayerNorm + ELU, then a Linear to `out`."""
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(inp if i == 0 else hidden, hidden), nn.LayerNorm(hidden), nn.ELU()]
+    mods.append(nn.Linear(hidden if layers else inp, out))
+    return nn.Sequential(*mods)
+
+
+def scale_latent(s: Tensor) -> Tensor:
+    """Min-max scale each row of [B, L] to [0, 1] (a constant row becomes 0)."""
+    lo, hi = s.min(-1, keepdim=True).values, s.max(-1, keepdim=True).values
+    return (s - lo) / (hi - lo).clamp_min(1e-5)
+
+
+class MuZeroNetworks(nn.Module):
+    def __init__(self, observation: str, obs_shape: tuple[int, ...], context_length: int, num_actions: int,
+                 latent_dim: int, hidden: int, layers: int, channels: tuple[int, ...], value_support: int,
+                 reward_support: int):
+        """obs_shape: one observation, (D,) for states or (3, S, S) for pixels."""
+        super().__init__()
+        self.config = {"observation": observation, "obs_shape": list(obs_shape), "context_length": context_length,
+                       "num_actions": num_actions, "latent_dim": latent_dim, "hidden": hidden, "layers": layers,
+                       "channels": list(channels), "value_support": value_support, "reward_support": reward_support}
+        self.observation, self.obs_shape, self.K = observation, tuple(obs_shape), context_length
+        self.A, self.latent_dim = num_actions, latent_dim
+        self.value_support, self.reward_support = value_support, reward_support
+        k_actions = (context_length - 1) * num_actions
+        if observation == "state":
+            self.encoder = mlp(context_length * obs_shape[0] + k_actions, hidden, latent_dim, layers)
+        else:
+            convs: list[nn.Module] = []
+            c_in, side = 3 * context_length + k_actions, obs_shape[-1]
+            for c in channels:
+                convs += [nn.Conv2d(c_in, c, 4 if side >= 4 else 3, stride=2 if side >= 4 else 1, padding=1),
+                          nn.GroupNorm(1, c), nn.ELU()]
+                c_in, side = c, side // 2 if side >= 4 else side
+            self.conv = nn.Sequential(*convs)
+            with torch.no_grad():
+                n = self.conv(torch.zeros(1, 3 * context_length + k_actions, *obs_shape[-2:])).numel()
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(n, latent_dim))
+        self.dynamics_net = mlp(latent_dim + num_actions, hidden, hidden, layers - 1)
+        self.next_latent = nn.Linear(hidden, latent_dim)
+        self.reward_out = nn.Linear(hidden, 2 * reward_support + 1)
+        self.trunk = mlp(latent_dim, hidden, hidden, layers - 1)
+        self.policy_out = nn.Linear(hidden, num_actions)
+        self.value_out = nn.Linear(hidden, 2 * value_support + 1)
+        for lin in (self.reward_out, self.policy_out, self.value_out):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def represent(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """obs [B, K, D] float (states) or uint8 [B, K, 3, S, S] (pixels), actions long [B, K-1] -> [B, L]."""
+        B = obs.shape[0]
+        onehot = F.one_hot(actions.long(), self.A).float()  # [B, K-1, A]
+        if self.observation == "state":
+            x = torch.cat([obs.float().reshape(B, -1), onehot.reshape(B, -1)], -1)
+            return scale_latent(self.encoder(x))
+        S = obs.shape[-1]
+        frames = obs.float().div(255.0).reshape(B, -1, S, S)  # [B, 3K, S, S]
+        planes = onehot.reshape(B, -1, 1, 1).expand(-1, -1, S, S)  # [B, (K-1) A, S, S]
+        return scale_latent(self.encoder(self.conv(torch.cat([frames, planes], 1))))
+
+    def dynamics(self, latent: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """latent [B, L], actions long [B] -> (next latent [B, L] scaled, reward logits [B, 2R+1])."""
+        x = self.dynamics_net(torch.cat([latent, F.one_hot(actions.long(), self.A).float()], -1))
+        x = F.elu(x)
+        return scale_latent(self.next_latent(x)), self.reward_out(x)
+
+    def predict(self, latent: Tensor) -> tuple[Tensor, Tensor]:
+        """latent [B, L] -> (policy logits [B, A], value logits [B, 2V+1])."""
+        x = F.elu(self.trunk(latent))
+        return self.policy_out(x), self.value_out(x)
