@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("vidworld.eval.rollout", "write an imagined video for a context and an action sequence"),
     "plan": ("vidworld.planning.run", "plan with a world model in the real env and report returns"),
     "dream": ("vidworld.rl.online", "online model-based RL: collect, train the world model, learn in imagination"),
+    "compare": ("vidworld.compare.run", "every world model x every consumer on one real env and budget: one table"),
     "play": ("vidworld.play.run", "play inside a world model in a local web page (keys -> imagined frames)"),
 }
 

@@ -45,7 +45,11 @@ def load_split(path: str, context_length: int, split: str, val_fraction: float, 
         rews.append(torch.from_numpy(np.asarray(ep.arrays.rewards, dtype=np.float32)))
         terms.append(torch.from_numpy(np.asarray(ep.arrays.terminated, dtype=bool)))
     if not obs:
-        raise ValueError(f"dataset {path}: the {split!r} split has no readable episodes")
+        why = ""
+        if ds.skipped_reasons:  # every episode of the split was unreadable: say which and why (the first)
+            name, reason = next(iter(ds.skipped_reasons.items()))
+            why = f" ({len(ds.skipped_reasons)} skipped as unreadable; first: {name}: {reason})"
+        raise ValueError(f"dataset {path}: the {split!r} split has no readable episodes{why}")
     return Episodes.from_lists(obs, acts, rews, terms), ds
 
 

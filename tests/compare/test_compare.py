@@ -1,0 +1,66 @@
+"""`vidworld compare` on the tiny config: two pairs through the real online loop, the table, the reuse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidworld.compare.config import CompareConfig
+from vidworld.compare.run import run_compare
+from vidworld.config import ConfigError, load_config
+
+
+def _cfg(run, *extra):
+    return load_config(CompareConfig, "configs/tiny/compare.yaml", [f"run_dir={run}", *extra])
+
+
+def test_quick_comparison_end_to_end_and_reused_on_rerun(tmp_path):
+    cfg = _cfg(tmp_path / "c")
+    records = run_compare(cfg, quick=True, progress=False)
+    root = tmp_path / "c" / "quick"
+    assert [(r["model"], r["consumer"]) for r in records] == [("diffusion", "actor_critic"), ("diffusion", "cem")]
+    saved = json.loads((root / "compare.json").read_text())["pairs"]
+    for r in saved:
+        assert {"model", "consumer", "return_mean", "return_std", "real_steps", "wall_minutes"} <= r.keys()
+        assert r["real_steps"] >= 150 and len(r["seed_returns"]) == 1 and r["return_mean"] > 0
+        assert r["fidelity"]["psnr"].keys() == {"1", "3"} and r["fidelity"]["imagined_transitions_per_s"] > 0
+        assert r["imagined_transitions"] > 0
+    # the planner pair acted with the planner: its loop trained no actor, and its run recorded planner acting
+    cem_run = root / "diffusion+cem" / "seed0"
+    assert "acting: planner" in (cem_run / "config.yaml").read_text()
+    table = (root / "compare.md").read_text()
+    assert "| diffusion | cem |" in table and "Best return at the same real-step budget" in table
+    snaps = saved[0]["snapshots"]  # the world model kept at each evaluation, scored on the held-out clips
+    assert [s["real_steps"] for s in snaps] == [e["real_steps"] for e in saved[0]["curves"][0]]
+    for name in ("return_vs_real_steps.png", "return_vs_wall.png", "fidelity/psnr_vs_horizon.png",
+                 "error_vs_return.png"):
+        assert (root / name).stat().st_size > 1000
+    # rerun: every finished run is reused (same numbers, no new real steps)
+    again = run_compare(cfg, quick=True, progress=False)
+    assert [r["seed_returns"] for r in again] == [r["seed_returns"] for r in records]
+    assert [r["real_steps"] for r in again] == [r["real_steps"] for r in records]
+
+
+def test_a_pair_whose_config_trains_another_kind_is_refused_before_any_work(tmp_path):
+    bad = ["pairs=[{model: rssm, consumer: cem, config: configs/tiny/dream.yaml}]"]
+    with pytest.raises(ValueError, match=r"pairs\[0\] \(rssm\+cem\).*model.kind 'diffusion'"):
+        run_compare(_cfg(tmp_path / "c", *bad), quick=True, progress=False)
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("override, says", [
+    ("pairs=[{model: diffusion, consumer: oracle, config: configs/tiny/dream.yaml}]", "consumer"),
+    ("pairs=[]", "pairs"),
+    ("quick.seeds=[1,1]", "seeds"),
+    ("quick.fidelity.report_horizons=[99]", "report_horizons"),
+])
+def test_bad_settings_name_their_key(tmp_path, override, says):
+    with pytest.raises(ConfigError, match=says):
+        _cfg(tmp_path / "c", override)
+
+
+def test_a_missing_pair_config_names_it(tmp_path):
+    with pytest.raises(OSError, match="nope.yaml"):
+        run_compare(_cfg(tmp_path / "c", "pairs=[{model: diffusion, consumer: cem, config: nope.yaml}]"),
+                    quick=True, progress=False)
