@@ -542,3 +542,19 @@ case("compare", "report horizon past the horizon", "report_horizons", extra=True
     CMP("quick.fidelity.report_horizons=[1,99]"))
 case("compare", "real_steps 0", "quick.real_steps")(CMP("quick.real_steps=0"))
 case("compare", "run_dir under a file", "notes.txt")(CMP(run_dir=file_under))
+
+# ---------------------------------------------------------------------------------------------- muzero
+MUZERO = REPO / "configs" / "tiny" / "muzero.yaml"
+
+
+def MZ(*extra: str) -> Argv:
+    """dream on the tiny MuZero config into the case folder, plus `extra`."""
+    return DR(*extra, config=lambda w, d: MUZERO)
+
+
+case("dream", "muzero: search with 0 simulations", "muzero.search.num_simulations")(MZ("muzero.search.num_simulations=0"))
+case("dream", "muzero: unknown observation", "muzero.network.observation")(MZ("muzero.network.observation=ram"))
+case("dream", "muzero: unroll 0", "muzero.learn.unroll_steps", extra=True)(MZ("muzero.learn.unroll_steps=0"))
+case("dream", "muzero: kind muzero with the actor-critic", "dream.agent")(MZ("dream.agent=actor_critic"))
+case("dream", "muzero: agent muzero on a diffusion model", "dream.agent")(DR("dream.agent=muzero"))
+case("dream", "muzero: unknown agent", "dream.agent", extra=True)(MZ("dream.agent=ppo"))

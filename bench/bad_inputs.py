@@ -8,7 +8,7 @@ CLI as a subprocess, one at a time (the machine is shared; never in parallel), a
 built first in a temp folder: a 16x16 CartPole dataset (`vidworld collect`), a model trained on it with
 configs/tiny/diffusion.yaml (`vidworld train`, seconds), a 3-action Acrobot dataset, a 32x32 CartPole
 dataset, a text file and three valid context images. The cases are in bench/bad_input_cases.py; the
-default set (118 cases) takes 10-15 minutes on 2 busy cores; `--all` adds 129 variations.
+default set (131 cases) takes 10-15 minutes on 2 busy cores; `--all` adds 134 variations.
 
 Each case records the exit code, whether stderr holds a "Traceback", how many stderr lines the final error
 spans (from the last "vidworld <cmd>: error:" line on), and its verdict:
