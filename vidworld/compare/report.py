@@ -12,6 +12,7 @@ import numpy as np
 from vidworld.atomic import atomic_write_text
 from vidworld.compare.config import BudgetConfig, CompareConfig
 from vidworld.compare.records import PairRecord
+from vidworld.eval.report import _save_figure
 
 
 def _f(x: float | None, digits: int = 1) -> str:
@@ -87,17 +88,20 @@ def _mean_curve(r: PairRecord, key: str) -> tuple[np.ndarray, np.ndarray, np.nda
     return x, y.mean(0), y.std(0)
 
 
-def plot_returns(records: list[PairRecord], root: Path) -> None:
+def _axes(size: tuple[float, float]):
+    """A new figure with one axes, on the headless backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vidworld.eval.report import _save_figure
+    return plt.subplots(figsize=size)
 
+
+def plot_returns(records: list[PairRecord], root: Path) -> None:
     for key, label, name in (("real_steps", "real env steps", "return_vs_real_steps.png"),
                              ("wall_minutes", "wall time (min)", "return_vs_wall.png")):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig, ax = _axes((7, 4.2))
         for r in records:
             x, y, s = _mean_curve(r, key)
             ax.plot(x, y, "o-", ms=3, label=f"{r.model}+{r.consumer}")
@@ -113,14 +117,7 @@ def plot_fidelity(records: list[PairRecord], path: Path) -> None:
     video = [r for r in records if r.fidelity]
     if not video:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vidworld.eval.report import _save_figure
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _axes((7, 4.2))
     for r in video:
         y = r.fidelity["psnr_curve"]
         ax.plot(range(1, len(y) + 1), y, label=f"{r.model}+{r.consumer}")
@@ -138,14 +135,7 @@ def plot_error_vs_return(records: list[PairRecord], path: Path) -> None:
     with_snaps = [r for r in records if r.snapshots]
     if not with_snaps:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vidworld.eval.report import _save_figure
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = _axes((6, 4.2))
     for r in with_snaps:
         ax.plot([s["psnr"] for s in r.snapshots], [s["return_mean"] for s in r.snapshots], "o-", ms=4,
                 label=f"{r.model}+{r.consumer}")
