@@ -13,7 +13,7 @@ from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
 from vidworld.rl.evaluate import evaluate_policy
-from vidworld.rl.replay import Replay
+from tests.rl.kill import run_until_killed
 from vidworld.world_models import load_world_model
 
 
@@ -56,18 +56,7 @@ def test_muzero_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path,
     assert not all(torch.equal(p, torch.ones_like(p)) for p in agent["replay"]["priorities"]), "priorities updated"
 
     killed = tmp_path / "killed"
-    state_file = killed / "dream_state" / "state.json"
-    real_append = Replay.append
-
-    def dying_append(self, ep):
-        real_append(self, ep)
-        if state_file.is_file() and json.loads(state_file.read_text())["iteration"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(Replay, "append", dying_append)
-    with pytest.raises(KeyboardInterrupt):
-        online.run_dream(_cfg(killed), progress=False)
-    monkeypatch.setattr(Replay, "append", real_append)
+    run_until_killed(_cfg(killed), monkeypatch)
     online.run_dream(_cfg(killed), resume=True, progress=False)
     log_a, evals_a, steps_a, agent_a = _comparable(whole)
     log_b, evals_b, steps_b, agent_b = _comparable(killed)

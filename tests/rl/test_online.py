@@ -9,7 +9,7 @@ import torch
 
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
-from vidworld.rl.replay import Replay
+from tests.rl.kill import run_until_killed
 
 
 def _cfg(run, *extra):
@@ -38,17 +38,7 @@ def test_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkey
     # kill in iteration 3, right after its first new episode reached the store (never checkpointed)
     killed = tmp_path / "killed"
     state_file = killed / "dream_state" / "state.json"
-    real_append = Replay.append
-
-    def dying_append(self, ep):
-        real_append(self, ep)
-        if state_file.is_file() and json.loads(state_file.read_text())["iteration"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(Replay, "append", dying_append)
-    with pytest.raises(KeyboardInterrupt):
-        online.run_dream(_cfg(killed), progress=False)
-    monkeypatch.setattr(Replay, "append", real_append)
+    run_until_killed(_cfg(killed), monkeypatch)
     on_disk = sorted(p.stem for p in (killed / "replay" / "episodes").glob("*.npz"))
     before = json.loads(state_file.read_text())
     assert before["iteration"] == 2 and len(on_disk) == len(before["episodes"]) + 1  # one uncheckpointed episode

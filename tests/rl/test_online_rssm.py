@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
-from vidworld.rl.replay import Replay
+from tests.rl.kill import run_until_killed
 from vidworld.world_models import load_world_model
 from vidworld.world_models.rssm.model import RSSMWorldModel
 
@@ -51,18 +50,7 @@ def test_dream_on_rssm_learns_through_the_dynamics_and_resumes_exactly_after_a_k
 
     # kill in iteration 3, right after its first new episode reached the store (never checkpointed)
     killed = tmp_path / "killed"
-    state_file = killed / "dream_state" / "state.json"
-    real_append = Replay.append
-
-    def dying_append(self, ep):
-        real_append(self, ep)
-        if state_file.is_file() and json.loads(state_file.read_text())["iteration"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(Replay, "append", dying_append)
-    with pytest.raises(KeyboardInterrupt):
-        online.run_dream(_cfg(killed), progress=False)
-    monkeypatch.setattr(Replay, "append", real_append)
+    run_until_killed(_cfg(killed), monkeypatch)
     online.run_dream(_cfg(killed), resume=True, progress=False)
 
     log_a, evals_a, steps_a, agent_a, model_a = _comparable(whole)

@@ -1,0 +1,28 @@
+"""A simulated kill of the online loop, shared by its resume tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vidworld.rl import online
+from vidworld.rl.replay import Replay
+
+
+def run_until_killed(cfg, monkeypatch, iteration: int = 2) -> None:
+    """Run `vidworld dream` and kill it (KeyboardInterrupt) right after the first episode collected after
+    checkpoint `iteration` reached the store (so that episode was never checkpointed)."""
+    state_file = Path(cfg.run_dir) / "dream_state" / "state.json"
+    real_append = Replay.append
+
+    def dying_append(self, ep):
+        real_append(self, ep)
+        if state_file.is_file() and json.loads(state_file.read_text())["iteration"] == iteration:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(Replay, "append", dying_append)
+    with pytest.raises(KeyboardInterrupt):
+        online.run_dream(cfg, progress=False)
+    monkeypatch.setattr(Replay, "append", real_append)
