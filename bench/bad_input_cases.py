@@ -555,6 +555,8 @@ def MZ(*extra: str) -> Argv:
 case("dream", "muzero: search with 0 simulations", "muzero.search.num_simulations")(MZ("muzero.search.num_simulations=0"))
 case("dream", "muzero: unknown observation", "muzero.network.observation")(MZ("muzero.network.observation=ram"))
 case("dream", "muzero: unroll 0", "muzero.learn.unroll_steps", extra=True)(MZ("muzero.learn.unroll_steps=0"))
+case("dream", "muzero: negative consistency weight", "muzero.learn.consistency_weight")(
+    MZ("muzero.learn.consistency_weight=-1"))
 case("dream", "muzero: kind muzero with the actor-critic", "dream.agent")(MZ("dream.agent=actor_critic"))
 case("dream", "muzero: agent muzero on a diffusion model", "dream.agent")(DR("dream.agent=muzero"))
 case("dream", "muzero: unknown agent", "dream.agent", extra=True)(MZ("dream.agent=ppo"))

@@ -139,11 +139,16 @@ from vidworld.train.config import TrainConfig  # noqa: E402
         ("plan.seed=-3", "config key 'plan.seed': must be in [0, 4294967296), got -3"),
         # CEMConfig (not yet on check_field) raises "CEMConfig.horizon must be ..."; the key is still full
         ("plan.cem.horizon=0", "config key 'plan.cem.horizon': must be >= 1, got 0"),
+        ("muzero.learn.consistency_weight=-1",
+         "config key 'muzero.learn.consistency_weight': must be >= 0, got -1.0"),
+        # the consistency heads' BatchNorm cannot normalise one sample
+        ("muzero.learn.consistency_weight=2 muzero.learn.batch_size=1",
+         "config key 'muzero.learn.batch_size': must be >= 2 with consistency_weight > 0"),
     ],
 )
 def test_out_of_range_values_name_the_dotted_key_and_the_range(override, message):
     with pytest.raises(ConfigError) as info:
-        load_experiment(None, [override])
+        load_experiment(None, override.split(" "))
     assert message in str(info.value) and "\n" not in str(info.value)
 
 

@@ -1,6 +1,7 @@
 """MuZero through the online loop on the tiny config (state vector; self-play, reanalyse, evaluation) end to
-end, a kill + --resume equal to an uninterrupted run (networks, target, optimiser, priorities), the
-config checks, and the greedy policy fed the state vector by the shared harness."""
+end, with and without EfficientZero's consistency loss, a kill + --resume equal to an uninterrupted run
+(networks, target, optimiser, priorities), the config checks, and the greedy policy fed the state vector by
+the shared harness."""
 
 from __future__ import annotations
 
@@ -42,22 +43,29 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-def test_muzero_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkeypatch):
+@pytest.mark.parametrize("consistency", [False, True])
+def test_muzero_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkeypatch, consistency):
+    extra = ["muzero.learn.consistency_weight=2.0"] if consistency else []
     whole = tmp_path / "whole"
-    summary = online.run_dream(_cfg(whole), progress=False)
+    summary = online.run_dream(_cfg(whole, *extra), progress=False)
     assert summary["real_steps"] >= 300 and summary["iterations"] == 3
     assert [e["real_steps"] for e in summary["evaluations"]][-1] == summary["real_steps"]
     assert all(len(e["returns"]) == 2 for e in summary["evaluations"])
     assert (whole / "learning_curve.png").stat().st_size > 1000
     model = load_world_model(whole / "model")
     assert model.meta["observation"] == "state" and model.feature_dim == 8
+    assert model.nets.projection_dim == (16 if consistency else 0)  # the heads (P = hidden) saved and loaded
     log, _, _, agent = _comparable(whole)
-    assert all(r["loss"] > 0 for r in log) and agent["updates"] >= 9
+    assert agent["updates"] >= 9
+    if consistency:  # -cos in [-1, 1]: the total may go below 0
+        assert all(-1 <= r["consistency_loss"] <= 1 and r["consistency_loss"] != 0 for r in log)
+    else:
+        assert all(r["loss"] > 0 and "consistency_loss" not in r for r in log)
     assert not all(torch.equal(p, torch.ones_like(p)) for p in agent["replay"]["priorities"]), "priorities updated"
 
     killed = tmp_path / "killed"
-    run_until_killed(_cfg(killed), monkeypatch)
-    online.run_dream(_cfg(killed), resume=True, progress=False)
+    run_until_killed(_cfg(killed, *extra), monkeypatch)
+    online.run_dream(_cfg(killed, *extra), resume=True, progress=False)
     log_a, evals_a, steps_a, agent_a = _comparable(whole)
     log_b, evals_b, steps_b, agent_b = _comparable(killed)
     assert log_a == log_b and evals_a == evals_b and steps_a == steps_b

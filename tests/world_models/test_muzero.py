@@ -1,8 +1,11 @@
 """MuZero's pieces against hand-computed values: the h transform and its categorical support, n-step value
-targets with terminations and truncations, the unrolled batch targets, prioritised sampling and its resume,
-and the model folder round trip in both observation modes."""
+targets with terminations and truncations, the unrolled batch targets and the consistency loss's next
+windows, prioritised sampling and its resume, and the model folder round trip in both observation modes (and
+with the consistency heads, and from a folder older than them)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -76,6 +79,32 @@ def test_unrolled_batch_targets_by_hand(terminated):
     torch.testing.assert_close(b.weights, torch.ones(4))
 
 
+@pytest.mark.parametrize("t", [0, 2])
+def test_next_windows_and_mask_by_hand(t):
+    """EfficientZero's consistency targets: the K=2 windows ending at t+1..t+U, masked past o_N (N = 3)."""
+    priorities = [0.0, 0.0, 0.0]
+    priorities[t] = 1.0
+    replay = MuZeroReplay(num_actions=2, context_length=2, alpha=1.0, beta=1.0)
+    replay.add(_game(True, priorities=tuple(priorities)))  # o_i = [i+1, 0], actions a_0..a_2 = 1, 0, 1
+    args = dict(unroll=2, td_steps=2, discount=0.5, value_fn=value_fn)
+    b = replay.sample(3, generator=torch.Generator().manual_seed(0), next_windows=True, **args)
+    assert b.next_obs.shape == (3, 2, 2, 2) and b.next_context_actions.shape == (3, 2, 1)
+    if t == 0:  # windows ending at 1 (o0 o1, a0) and 2 (o1 o2, a1), both inside
+        want_obs, want_act, want_mask = [[1.0, 2.0], [2.0, 3.0]], [[1], [0]], [True, True]
+    else:  # t = 2: the window ending at 3 = N (o2 o3, a2) exists; at 4 it is past the end (repeats N, masked)
+        want_obs, want_act, want_mask = [[3.0, 4.0], [3.0, 4.0]], [[1], [1]], [True, False]
+    assert b.next_obs[:, :, :, 0].tolist() == [want_obs] * 3 and not b.next_obs[..., 1].any()
+    assert b.next_context_actions.tolist() == [want_act] * 3 and b.next_mask.tolist() == [want_mask] * 3
+    # off: nothing gathered; either way the same draws (the generator ends in the same state, same batch)
+    g_on, g_off = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    on = replay.sample(3, generator=g_on, next_windows=True, **args)
+    off = replay.sample(3, generator=g_off, **args)
+    assert off.next_obs is None and off.next_context_actions is None and off.next_mask is None
+    assert torch.equal(g_on.get_state(), g_off.get_state())
+    for name in ("obs", "context_actions", "actions", "target_values", "target_policies", "weights", "index"):
+        assert torch.equal(getattr(on, name), getattr(off, name)), name
+
+
 def test_window_pads_an_episode_start_like_the_acting_policies():
     obs, acts = torch.arange(4.0)[:, None], torch.tensor([1, 1, 0])
     o, a = window(obs, acts, 0, 3)
@@ -102,6 +131,32 @@ def test_prioritised_sampling_weights_and_priority_state():
     a, _ = replay.sample_positions(16, torch.Generator().manual_seed(1))
     b, _ = again.sample_positions(16, torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
+
+
+def test_consistency_heads_round_trip_and_old_folders_still_load(tmp_path):
+    """With consistency the networks carry projection heads (recorded as projection_dim, saved, loaded); a
+    folder written before they existed (no projection_dim in its config) loads without them."""
+    torch.manual_seed(0)
+    net = MuZeroNetConfig(observation="state", latent_dim=8, hidden=16, layers=1)
+    plain = build_model(net, (4,), 1, ActionSpec(n=2))
+    torch.manual_seed(0)
+    heads = build_model(net, (4,), 1, ActionSpec(n=2), consistency=True)
+    # the heads come last: every other initial weight is the same as without them
+    for k, v in plain.nets.state_dict().items():
+        assert torch.equal(v, heads.nets.state_dict()[k]), k
+    assert heads.nets.project(torch.rand(3, 8), online=True).shape == (3, 16)
+    with pytest.raises(ValueError, match="consistency_weight"):
+        plain.nets.project(torch.rand(3, 8), online=False)
+    heads.save_pretrained(tmp_path / "heads")
+    loaded = load_world_model(tmp_path / "heads")
+    assert loaded.nets.projection_dim == 16
+    for k, v in heads.nets.state_dict().items():
+        assert torch.equal(v, loaded.nets.state_dict()[k]), k
+    plain.save_pretrained(tmp_path / "old")
+    info = json.loads((tmp_path / "old" / "world_model.json").read_text())
+    del info["networks"]["projection_dim"]
+    (tmp_path / "old" / "world_model.json").write_text(json.dumps(info))
+    assert load_world_model(tmp_path / "old").nets.projection_dim == 0
 
 
 @pytest.mark.parametrize("observation", ["state", "pixels"])

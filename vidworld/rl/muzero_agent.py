@@ -44,11 +44,12 @@ class MuZeroAgent:
             obs_shape = (int(np.asarray(info["state"]).shape[0]),)
         else:
             obs_shape = (3, env_cfg.frame_size, env_cfg.frame_size)
+        learn = self.mz.learn
+        self.consistency = learn.consistency_weight > 0  # EfficientZero's loss: heads and next windows
         torch.manual_seed(self.d.seed)
         self.model: MuZeroWorldModel = build_model(self.mz.network, obs_shape, cfg.model.context_length, spec,
-                                                   meta).eval()
+                                                   meta, consistency=self.consistency).eval()
         self.target = copy.deepcopy(self.model.nets).eval()
-        learn = self.mz.learn
         self.optimizer = torch.optim.Adam(self.model.nets.parameters(), lr=learn.lr, weight_decay=learn.weight_decay)
         self.generator = torch.Generator().manual_seed(self.d.seed + 2)
         self.updates = 0
@@ -85,7 +86,7 @@ class MuZeroAgent:
         logs: dict[str, list[float]] = {}
         for _ in tqdm(range(updates), desc="muzero updates", disable=not progress, leave=False):
             batch = self.replay.sample(learn.batch_size, learn.unroll_steps, learn.td_steps, s.discount,
-                                       self.generator, self._target_value)
+                                       self.generator, self._target_value, next_windows=self.consistency)
             if learn.reanalyse_fraction > 0:
                 self._reanalyse(batch)
             out, priorities = muzero_update(self.model.nets, self.optimizer, batch, learn)

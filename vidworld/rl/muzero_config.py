@@ -60,8 +60,9 @@ class MuZeroLearnConfig:
     """batch_size samples of unroll_steps (K) model steps, n-step value targets with td_steps bootstrapped
     from a target network copied every target_update_interval updates; prioritised replay (alpha, beta);
     value_loss_weight (MuZero's 0.25 for reanalysed targets); reanalyse_fraction of each batch's policy
-    targets recomputed by a fresh search with the latest network (0 = off). The number of updates per
-    iteration is dream.model_updates."""
+    targets recomputed by a fresh search with the latest network (0 = off); consistency_weight of
+    EfficientZero's self-supervised temporal consistency loss (Ye et al. 2021: 2.0; 0 = off, and the networks
+    then have no projection heads). The number of updates per iteration is dream.model_updates."""
 
     batch_size: int = 128
     unroll_steps: int = 5
@@ -74,15 +75,20 @@ class MuZeroLearnConfig:
     priority_alpha: float = 0.6
     priority_beta: float = 0.4
     reanalyse_fraction: float = 0.0
+    consistency_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "unroll_steps", "td_steps", "target_update_interval"):
             check_field(self, name, ge=1)
         for name in ("lr", "grad_clip", "value_loss_weight"):
             check_field(self, name, gt=0)
-        check_field(self, "weight_decay", ge=0)
+        for name in ("weight_decay", "consistency_weight"):
+            check_field(self, name, ge=0)
         for name in ("priority_alpha", "priority_beta", "reanalyse_fraction"):
             check_field(self, name, ge=0, le=1)
+        if self.consistency_weight > 0 and self.batch_size < 2:
+            raise FieldError("batch_size", f"must be >= 2 with consistency_weight > 0 (the projection heads' "
+                             f"BatchNorm needs a batch), got {self.batch_size}", type(self).__name__)
 
 
 @dataclass

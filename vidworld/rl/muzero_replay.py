@@ -14,6 +14,8 @@ muzero-general's `make_target`):
   reward  r_{u-1} for k >= 1 (0 past the end: the absorbing state).
   policy  the stored visit distribution for u < N, masked past the end (EfficientZero's mask).
   action  the real action for u < N, a uniformly random one past the end (muzero-general).
+  next    (only when asked: EfficientZero's consistency loss) the observation window ending at u for k >= 1,
+          where it exists (u <= N: the final observation o_N is stored); masked past the end.
 Prioritised replay (Schaul et al. 2016, as MuZero App. G): position i is drawn with P(i) = p_i^alpha / sum
 p^alpha, its loss weighted by (N_total P(i))^-beta / max; new positions get the largest priority seen, sampled
 ones |V(o_t) - z_t| after each update.
@@ -94,7 +96,10 @@ def windows(obs: Tensor, actions: Tensor, pos: Tensor, K: int) -> tuple[Tensor, 
 class Batch:
     """B samples, unroll U: obs [B, K, ...], context_actions long [B, K-1], actions long [B, U],
     target_values [B, U+1], value_mask [B, U+1] bool, target_rewards [B, U], target_policies [B, U+1, A],
-    policy_mask [B, U+1] bool, weights [B] (importance sampling), index long [B, 2] (game, position)."""
+    policy_mask [B, U+1] bool, weights [B] (importance sampling), index long [B, 2] (game, position).
+    Only when sampled with next_windows (the consistency loss): next_obs [B, U, K, ...] and
+    next_context_actions long [B, U, K-1], the windows ending at t+1..t+U, and next_mask [B, U] bool
+    (t+k <= N: the window exists; past the end it repeats the window at N)."""
 
     obs: Tensor
     context_actions: Tensor
@@ -106,6 +111,9 @@ class Batch:
     policy_mask: Tensor
     weights: Tensor
     index: Tensor
+    next_obs: Tensor | None = None
+    next_context_actions: Tensor | None = None
+    next_mask: Tensor | None = None
 
 
 class MuZeroReplay:
@@ -134,8 +142,9 @@ class MuZeroReplay:
         return torch.stack([game, flat - offsets[game]], 1), (w / w.max()).float()
 
     def sample(self, n: int, unroll: int, td_steps: int, discount: float, generator: torch.Generator,
-               value_fn: Callable[[Tensor, Tensor], Tensor]) -> Batch:
-        """A training batch (see Batch); value_fn(obs [M, K, ...], actions [M, K-1]) -> [M] bootstraps."""
+               value_fn: Callable[[Tensor, Tensor], Tensor], next_windows: bool = False) -> Batch:
+        """A training batch (see Batch); value_fn(obs [M, K, ...], actions [M, K-1]) -> [M] bootstraps.
+        next_windows: also gather the windows at t+1..t+U (no extra random draws either way)."""
         index, weights = self.sample_positions(n, generator)
         A, K, U = self.A, self.K, unroll
         obs, ctx = [], []
@@ -146,6 +155,7 @@ class MuZeroReplay:
         policies = torch.full((n, U + 1, A), 1.0 / A)
         pmask = torch.zeros(n, U + 1, dtype=torch.bool)
         boot_obs, boot_act, boot_rows, boot_ks, boot_coef = [], [], [], [], []
+        next_obs, next_ctx, next_mask = [], [], []
         ks = torch.arange(U + 1)
         for row, (gi, t) in enumerate(index.tolist()):
             g = self.games[gi]
@@ -162,6 +172,11 @@ class MuZeroReplay:
             policies[row, inside] = g.policies[u[inside]]
             pmask[row] = inside
             upto = u <= N
+            if next_windows:
+                no, na = windows(g.obs, g.actions, u[1:].clamp(max=N), K)  # [U, K, ...], [U, K-1]
+                next_obs.append(no)
+                next_ctx.append(na)
+                next_mask.append(upto[1:])
             vmask[row, ~upto] = g.terminated  # 0 after a termination; unknown after a truncation
             z[row, upto] = total[u[upto]]
             b = boot[u[upto]]
@@ -176,7 +191,12 @@ class MuZeroReplay:
         if boot_obs:
             values = value_fn(torch.cat(boot_obs), torch.cat(boot_act)).float().cpu()
             z[torch.cat(boot_rows), torch.cat(boot_ks)] += torch.cat(boot_coef) * values
-        return Batch(torch.stack(obs), torch.stack(ctx), actions, z, vmask, rewards, policies, pmask, weights, index)
+        batch = Batch(torch.stack(obs), torch.stack(ctx), actions, z, vmask, rewards, policies, pmask,
+                      weights, index)
+        if next_windows:
+            batch.next_obs, batch.next_context_actions = torch.stack(next_obs), torch.stack(next_ctx)
+            batch.next_mask = torch.stack(next_mask)
+        return batch
 
     def _plans(self, gi: int, td_steps: int, discount: float) -> tuple[Tensor, Tensor, Tensor]:
         """Game gi's value_target_plan for every u in 0..N: (reward sums [N+1], bootstrap index [N+1] long,

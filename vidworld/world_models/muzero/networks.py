@@ -10,6 +10,16 @@ encoder is an MLP on the flattened K states and one-hot actions; the pixel encod
 K frames stacked on channels with the K-1 actions as constant planes (MuZero's Atari input: frames plus
 action planes), flattened into the latent. Output layers start at zero (value 0, uniform policy), as
 muzero-general and EfficientZero initialise them.
+
+With `projection_dim` > 0 (the learner's consistency loss is on) the module also has EfficientZero's SimSiam
+heads (Ye et al. 2021 after Chen & He 2021), used only by the learner:
+
+    projection:  s [B, L] -> Linear-BN-ReLU-Linear-BN -> [B, P]
+    predictor:   [B, P]   -> Linear-BN-ReLU-Linear    -> [B, P]   (online branch only)
+
+They keep PyTorch's default init (a zero output would make the cosine undefined). They are created after
+every other layer and only when asked for, so a network without them draws the same initial weights as before
+and old folders (whose config has no `projection_dim`) still load.
 """
 
 from __future__ import annotations
@@ -37,12 +47,14 @@ def scale_latent(s: Tensor) -> Tensor:
 class MuZeroNetworks(nn.Module):
     def __init__(self, observation: str, obs_shape: tuple[int, ...], context_length: int, num_actions: int,
                  latent_dim: int, hidden: int, layers: int, channels: tuple[int, ...], value_support: int,
-                 reward_support: int):
-        """obs_shape: one observation, (D,) for states or (3, S, S) for pixels."""
+                 reward_support: int, projection_dim: int = 0):
+        """obs_shape: one observation, (D,) for states or (3, S, S) for pixels; projection_dim: P of the
+        consistency heads (0 = none)."""
         super().__init__()
         self.config = {"observation": observation, "obs_shape": list(obs_shape), "context_length": context_length,
                        "num_actions": num_actions, "latent_dim": latent_dim, "hidden": hidden, "layers": layers,
-                       "channels": list(channels), "value_support": value_support, "reward_support": reward_support}
+                       "channels": list(channels), "value_support": value_support,
+                       "reward_support": reward_support, "projection_dim": projection_dim}
         self.observation, self.obs_shape, self.K = observation, tuple(obs_shape), context_length
         self.A, self.latent_dim = num_actions, latent_dim
         self.value_support, self.reward_support = value_support, reward_support
@@ -69,6 +81,13 @@ class MuZeroNetworks(nn.Module):
         for lin in (self.reward_out, self.policy_out, self.value_out):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        self.projection_dim = projection_dim
+        if projection_dim:
+            P, bottleneck = projection_dim, max(1, projection_dim // 2)  # EfficientZero: 1024 -> 512 -> 1024
+            self.projection = nn.Sequential(nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                            nn.Linear(hidden, P), nn.BatchNorm1d(P))
+            self.predictor = nn.Sequential(nn.Linear(P, bottleneck), nn.BatchNorm1d(bottleneck), nn.ReLU(),
+                                           nn.Linear(bottleneck, P))
 
     def represent(self, obs: Tensor, actions: Tensor) -> Tensor:
         """obs [B, K, D] float (states) or uint8 [B, K, 3, S, S] (pixels), actions long [B, K-1] -> [B, L]."""
@@ -92,3 +111,12 @@ class MuZeroNetworks(nn.Module):
         """latent [B, L] -> (policy logits [B, A], value logits [B, 2V+1])."""
         x = F.elu(self.trunk(latent))
         return self.policy_out(x), self.value_out(x)
+
+    def project(self, latent: Tensor, online: bool) -> Tensor:
+        """latent [B, L] -> [B, P]: the projection, followed by the predictor on the online (dynamics) branch
+        (SimSiam's asymmetry: the target branch is the projection alone, under stop-gradient)."""
+        if not self.projection_dim:
+            raise ValueError("these MuZero networks have no consistency heads (projection_dim 0); build them "
+                             "with muzero.learn.consistency_weight > 0")
+        z = self.projection(latent)
+        return self.predictor(z) if online else z
