@@ -266,6 +266,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=int, default=EvalConfig.horizon)
     p.add_argument("--max-clips", type=int, default=EvalConfig.max_clips)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of --data's episodes scored (its hash split, as in training; default: the first "
+                        "model's own val_fraction, so episodes it trained on are never scored). A separately "
+                        "collected held-out set can use e.g. 0.9 to score almost all of it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.horizon < 1:
         raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
+    if args.val_fraction is not None and not 0.0 < args.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must be in (0, 1) (the hash split keeps one training episode), "
+                         f"got {args.val_fraction}")
     if args.max_clips < 1:
         raise ValueError(f"--max-clips must be >= 1, got {args.max_clips}")
     if not 0 <= args.seed < MAX_SEED:
@@ -294,10 +301,15 @@ def run(args: argparse.Namespace) -> int:
             check_dataset(m, store, what=f"dataset (for --model {path})")
     # the held-out split of the first model; the others are scored on the same episodes
     val_fraction, split_seed = first.meta.get("val_fraction", 0.1), first.meta.get("split_seed", 0)
-    for path, m in zip(paths[1:], models[1:]):
+    if args.val_fraction is not None:
+        val_fraction = args.val_fraction
+    for path, m in zip(paths, models):
+        if Path(str(m.meta.get("dataset"))).resolve() != Path(data).resolve():
+            continue  # scored on data it did not train on: any split is held out for it
         if (m.meta.get("val_fraction", 0.1), m.meta.get("split_seed", 0)) != (val_fraction, split_seed):
-            warnings.warn(f"{path} was trained with another train/val split than {paths[0]}: its held-out "
-                          "score may include episodes it trained on", stacklevel=1)
+            warnings.warn(f"{path} was trained on {data} with another train/val split than the one scored here "
+                          f"(val_fraction {val_fraction}, split_seed {split_seed}): its held-out score may include "
+                          "episodes it trained on", stacklevel=1)
     if len(models) == 1:
         report = evaluate_world_model(first, data, cfg, out, val_fraction, split_seed)
         print(format_report(report))
