@@ -48,3 +48,26 @@ def test_uncertainty_with_a_one_step_sampler_warns(model_dir, tmp_path):
 def test_bad_precision_is_refused(model_dir):
     with pytest.raises(SystemExit):
         main(["plan", "--model", str(model_dir), "--precision", "fp16"])
+
+
+def test_config_gives_the_plan_section_and_flags_override_it(tmp_path, capsys):
+    """--config takes an experiment YAML's plan section (the demo's exact CEM, elites and discount
+    included, which have no flags); explicit flags win; a bad file is one line naming it."""
+    from argparse import Namespace
+
+    from vidworld.planning.run import plan_config
+
+    yaml = tmp_path / "exp.yaml"
+    yaml.write_text("plan:\n  cem: {horizon: 8, population: 16, elites: 4, iterations: 2, discount: 0.95}\n"
+                    "  max_episode_steps: 200\n  episodes: 5\n")
+    flags = dict(horizon=None, population=None, iterations=None, uncertainty_samples=None,
+                 uncertainty_penalty=None, planner=None, episodes=None, max_episode_steps=None, seed=None,
+                 precision=None, no_video=True, config=str(yaml))
+    cfg = plan_config(Namespace(**flags))
+    assert (cfg.cem.horizon, cfg.cem.population, cfg.cem.elites, cfg.cem.discount) == (8, 16, 4, 0.95)
+    assert (cfg.episodes, cfg.max_episode_steps, cfg.planner) == (5, 200, "cem")
+    cfg = plan_config(Namespace(**{**flags, "episodes": 15, "horizon": 5, "planner": "mppi"}))
+    assert (cfg.episodes, cfg.cem.horizon, cfg.cem.elites, cfg.planner) == (15, 5, 4, "mppi")
+    assert main(["plan", "--model", str(tmp_path / "none"), "--config", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.yaml" in err[0]

@@ -186,9 +186,12 @@ def evaluate_planning(model, cfg: PlanConfig, out_dir: Path | None, progress: bo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="world model folder (from `vidworld train`)")
-    p.add_argument("--planner", choices=["cem", "mppi", "mcts"], default="cem")
-    p.add_argument("--episodes", type=int, default=PlanConfig.episodes)
-    p.add_argument("--max-episode-steps", type=int, default=PlanConfig.max_episode_steps)
+    p.add_argument("--config", default=None,
+                   help="experiment YAML whose plan section gives the settings (e.g. configs/demo.yaml: the demo's "
+                        "exact CEM); the flags below override it. Default: PlanConfig's defaults")
+    p.add_argument("--planner", choices=["cem", "mppi", "mcts"], default=None, help="default cem")
+    p.add_argument("--episodes", type=int, default=None, help=f"default {PlanConfig.episodes}")
+    p.add_argument("--max-episode-steps", type=int, default=None, help=f"default {PlanConfig.max_episode_steps}")
     p.add_argument("--horizon", type=int, default=None, help="planning horizon (CEM/MPPI)")
     p.add_argument("--population", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
@@ -197,9 +200,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler-steps", type=int, default=None,
                    help="diffusion models: denoiser steps per imagined step while planning (default: the "
                         "model's own setting); a load-time override of that model kind")
-    p.add_argument("--precision", choices=PRECISIONS, default=PlanConfig.precision,
-                   help="planning arithmetic: auto = bf16 where the hardware runs it natively")
-    p.add_argument("--seed", type=int, default=PlanConfig.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="planning arithmetic: auto (default) = bf16 where the hardware runs it natively")
+    p.add_argument("--seed", type=int, default=None, help=f"default {PlanConfig.seed}")
     p.add_argument("--out", default=None, help="output folder (default: <model>/../plan)")
     p.add_argument("--no-video", action="store_true")
 
@@ -209,13 +212,17 @@ def plan_config(args: argparse.Namespace) -> PlanConfig:
     cem_over = {k: getattr(args, k) for k in ("horizon", "population", "iterations", "uncertainty_samples",
                                              "uncertainty_penalty") if getattr(args, k) is not None}
     base = PlanConfig()
+    if getattr(args, "config", None):
+        from vidworld.experiment import load_experiment
+
+        base = load_experiment(args.config).plan
     if cem_over.get("population", base.cem.population) < base.cem.elites:  # no --elites flag: scale it
         cem_over["elites"] = max(1, cem_over["population"] // 8)
+    top = {k: getattr(args, k) for k in ("planner", "episodes", "max_episode_steps", "seed", "precision")
+           if getattr(args, k, None) is not None}
     try:
         cem = replace(base.cem, **cem_over)
-        return replace(base, planner=args.planner, cem=cem, episodes=args.episodes,
-                       max_episode_steps=args.max_episode_steps, seed=args.seed, precision=args.precision,
-                       video=not args.no_video)
+        return replace(base, cem=cem, video=not args.no_video, **top)
     except FieldError as e:
         if e.field in vars(args):
             raise ValueError(f"--{e.field.replace('_', '-')} {getattr(args, e.field)}: {e.problem}") from None
