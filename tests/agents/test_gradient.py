@@ -16,7 +16,8 @@ from vidworld.protocol import ActionSpec
 from vidworld.world_models.rssm.model import RSSMWorldModel
 from vidworld.world_models.rssm.networks import RSSMNetworks
 
-CFG = ActorCriticConfig(horizon=4, hidden=32, layers=1, bins=31, entropy_coef=0.0)
+# fp32: the tests compare estimators exactly
+CFG = ActorCriticConfig(horizon=4, hidden=32, layers=1, bins=31, entropy_coef=0.0, precision="fp32")
 
 
 def tiny_rssm() -> RSSMWorldModel:

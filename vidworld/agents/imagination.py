@@ -65,6 +65,10 @@ class Trajectory:
     def horizon(self) -> int:
         return self.features.shape[0] - 1
 
+    def float(self) -> Trajectory:
+        """Every float field in float32 (a rollout imagined under bf16 autocast)."""
+        return Trajectory(**{k: v.float() if v.is_floating_point() else v for k, v in self.__dict__.items()})
+
     def alive(self) -> Tensor:
         """[H+1, B] probability that s_t is reached before any termination: prod_{k<=t} continues[k]."""
         return torch.cumprod(self.continues, 0)
