@@ -288,6 +288,8 @@ case("train", "external folder of mp4s without actions", "npz|npy|actions", extr
 case("eval-wm", "--model missing", "nope")(E(model=lambda w, d: d / "nope"))
 case("eval-wm", "--model is a file", "notes.txt", extra=True)(E(model=the_file))
 case("eval-wm", "--model is a dataset folder", "world_model.json", extra=True)(E(model=lambda w, d: w.data))
+case("eval-wm", "--val-fraction 1 (nothing left to train on)", "--val-fraction")(E("--val-fraction", "1"))
+case("eval-wm", "--val-fraction negative", "--val-fraction", extra=True)(E("--val-fraction", "-0.2"))
 case("eval-wm", "world_model.json deleted", "world_model.json", extra=True)(
     E(model=model_with(lambda m: os.remove(m / "world_model.json"))))
 case("eval-wm", "world_model.json not JSON", "world_model.json")(
@@ -416,6 +418,9 @@ case("rollout", "action_spec n disagrees with the networks", "action", extra=Tru
 case("plan", "model trained on a 3-action env", "Acrobot")(P(model=info_with(lambda i: i["meta"].update(env_id="Acrobot-v1"))))
 case("plan", "model records no env", "env_id")(P(model=info_with(lambda i: i["meta"].pop("env_id") and None)))
 case("plan", "model names an unknown env", "Foo-v0", extra=True)(P(model=info_with(lambda i: i["meta"].update(env_id="Foo-v0"))))
+case("plan", "--config missing", "nope.yaml")(P("--config", "nope.yaml"))
+case("plan", "--config with an unknown plan key", "plan.cem.horizn", extra=True)(
+    lambda w, d: P("--config", str(write(d / "exp.yaml", "plan: {cem: {horizn: 3}}\n")))(w, d))
 case("plan", "model names a continuous-action env", "Pendulum", extra=True)(
     P(model=info_with(lambda i: i["meta"].update(env_id="Pendulum-v1"))))
 case("plan", "model env_id not a string", "env_id")(P(model=info_with(lambda i: i["meta"].update(env_id=42))))
@@ -487,6 +492,7 @@ def DR(*extra: str, config: PathFn | None = None, run_dir: PathFn | None = None)
 case("dream", "config file missing", "nope.yaml")(DR(config=lambda w, d: d / "nope.yaml"))
 case("dream", "broken YAML", "line", extra=True)(DR(config=text_file("dream: {real_steps: [4\n")))
 case("dream", "unknown dream key", "real_stepz")(DR("dream.real_stepz=5"))
+case("dream", "agent precision fp16", "agent.precision")(DR("agent.precision=fp16"))
 case("dream", "real_steps 0", "dream.real_steps")(DR("dream.real_steps=0"))
 case("dream", "eval_episodes negative", "dream.eval_episodes", extra=True)(DR("dream.eval_episodes=-1"))
 case("dream", "acting policy unknown", "dream.acting")(DR("dream.acting=oracle"))
