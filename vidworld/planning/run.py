@@ -3,39 +3,47 @@
 Prints returns (mean ± std over episodes), planning time per action and imagined transitions per second
 inside the planner, next to a random policy on the same env, and saves a video of one episode with the
 planner's imagined best future beside the real frame.
+
+Both policies run through the one evaluation harness (`rl/evaluate.py`'s `evaluate_policy`, env seeds seed,
+seed+1, ...): the random reference as `RandomPolicy`, the planner as `rl/policies.py`'s `PlannerPolicy`, whose
+`frame_panel` supplies the imagined frames of the video. This module only adds what is particular to planning:
+the planner chosen by `plan.*`, a `CountingModel` for imagined transitions, and plan.json / plan.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 from vidworld.atomic import atomic_write_text
 from vidworld.config import FieldError
-from vidworld.data.video import write_gif, write_mp4
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
-from vidworld.planning.agent import MPCAgent
 from vidworld.planning.cem import CEMPlanner
 from vidworld.planning.config import PlanConfig
 from vidworld.planning.mcts_planner import MCTSPlanner
 from vidworld.paths import check_input_dir, check_output_dir
-from vidworld.precision import PRECISIONS, inference_autocast, resolve_precision
+from vidworld.precision import PRECISIONS, resolve_precision
 from vidworld.protocol import value_function
+from vidworld.rl.evaluate import EvalResult, RandomPolicy, evaluate_policy
+from vidworld.rl.policies import PlannerPolicy
 from vidworld.world_models.compat import check_env
 from vidworld.world_models.counting import CountingModel, unwrap
 
 
 @dataclass(frozen=True)
 class EpisodeStats:
+    """Per-episode returns and lengths as plan.json stores them (`planned` / `random`)."""
+
     returns: tuple[float, ...]
     lengths: tuple[int, ...]
+
+    @classmethod
+    def of(cls, result: EvalResult) -> EpisodeStats:
+        return cls(result.returns, result.lengths)
 
     @property
     def mean(self) -> float:
@@ -90,22 +98,6 @@ def check_env_matches(model, env_cfg: PixelEnvConfig) -> None:
         env.close()
 
 
-def run_random(env_cfg: PixelEnvConfig, episodes: int, seed: int) -> EpisodeStats:
-    env = make_pixel_env(env_cfg, seed=seed)
-    rets, lens = [], []
-    for i in range(episodes):
-        env.reset(seed=seed + i)
-        env.action_space.seed(seed + i)
-        total, n, done = 0.0, 0, False
-        while not done:
-            _, r, term, trunc, _ = env.step(env.action_space.sample())
-            total, n, done = total + float(r), n + 1, term or trunc
-        rets.append(total)
-        lens.append(n)
-    env.close()
-    return EpisodeStats(tuple(rets), tuple(lens))
-
-
 def make_planner(model, cfg: PlanConfig):
     """The planner `cfg.planner` names over `model` (a world model, or a CountingModel around one)."""
     value_fn = value_function(unwrap(model)) if cfg.use_value else None
@@ -117,66 +109,25 @@ def make_planner(model, cfg: PlanConfig):
     raise ValueError(f"plan.planner must be 'cem', 'mppi' or 'mcts', got {cfg.planner!r}")
 
 
-def _video_frame(real: np.ndarray, imagined: torch.Tensor, picks: list[int], upscale: int = 3) -> np.ndarray:
-    """real uint8 [H, W, 3] | imagined [Hz, 3, H, W] at `picks` steps ahead, tiled left to right."""
-    tiles = [real] + [imagined[min(p, len(imagined)) - 1].permute(1, 2, 0).numpy() for p in picks]
-    sep = np.full((real.shape[0], 2, 3), 255, np.uint8)
-    row = np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=1)
-    return row.repeat(upscale, 0).repeat(upscale, 1)
-
-
-def run_planner(model, cfg: PlanConfig, env_cfg: PixelEnvConfig, video_path: Path | None, progress: bool = True):
-    """Returns (EpisodeStats, seconds per action, transitions per second, transitions per decision, video)."""
-    device = model.device
-    counting = CountingModel(model)
-    planner = make_planner(counting, cfg)
-    env = make_pixel_env(env_cfg, seed=cfg.seed)
-    rets, lens, plan_time, decisions = [], [], 0.0, 0
-    frames_out: list[np.ndarray] = []
-    for i in range(cfg.episodes):
-        obs, _ = env.reset(seed=cfg.seed + i)
-        agent = MPCAgent(counting, planner)
-        agent.reset(obs.transpose(2, 0, 1))
-        g = torch.Generator(device=device).manual_seed(cfg.seed + i)
-        total, n, done = 0.0, 0, False
-        bar = tqdm(total=cfg.max_episode_steps, desc=f"plan episode {i + 1}/{cfg.episodes}", disable=not progress)
-        while not done:
-            t0 = time.perf_counter()
-            with inference_autocast(device, cfg.precision):
-                action = agent.act(obs.transpose(2, 0, 1), generator=g)
-            plan_time += time.perf_counter() - t0
-            decisions += 1
-            if video_path is not None and i == 0:
-                horizon = agent.last_plan.latents.shape[0]
-                picks = sorted({1, max(1, horizon // 2), horizon})
-                frames_out.append(_video_frame(obs, agent.imagined_frames(), picks))
-            obs, r, term, trunc, _ = env.step(int(action))
-            total, n, done = total + float(r), n + 1, term or trunc
-            bar.update(1)
-        bar.close()
-        rets.append(total)
-        lens.append(n)
-    env.close()
-    video = None
-    if video_path is not None and frames_out:
-        video_path.parent.mkdir(parents=True, exist_ok=True)
-        write_mp4(video_path.with_suffix(".mp4"), np.stack(frames_out), fps=15)
-        write_gif(video_path.with_suffix(".gif"), np.stack(frames_out[:200]), fps=15)
-        video = str(video_path.with_suffix(".mp4"))
-    per_action = plan_time / max(decisions, 1)
-    return EpisodeStats(tuple(rets), tuple(lens)), per_action, counting.transitions / max(plan_time, 1e-9), \
-        counting.transitions / max(decisions, 1), video
-
-
 def evaluate_planning(model, cfg: PlanConfig, out_dir: Path | None, progress: bool = True) -> PlanReport:
+    """The random reference and the planner, each through the shared harness (rl/evaluate.py) with the same
+    env seeds; the planner steps a CountingModel so imagined transitions per second and per decision can be
+    reported next to the harness's time per action."""
     env_cfg = env_config_for(model, cfg.max_episode_steps)
     check_env_matches(model, env_cfg)
-    random_stats = run_random(env_cfg, cfg.random_episodes, cfg.seed)
+    reference = evaluate_policy(RandomPolicy(), env_cfg, cfg.random_episodes, cfg.seed)
     video_path = out_dir / "plan_episode" if (out_dir is not None and cfg.video) else None
-    stats, per_action, tps, tpd, video = run_planner(model, cfg, env_cfg, video_path, progress)
+    counting = CountingModel(model)
+    policy = PlannerPolicy(counting, make_planner(counting, cfg), cfg.precision)
+    planned = evaluate_policy(policy, env_cfg, cfg.episodes, cfg.seed, video_path, progress=progress,
+                              desc="plan episode")
+    per_action = planned.seconds_per_action  # time inside policy.act only (not the video's decoding)
+    decisions = sum(planned.lengths)  # one decision per real step
+    plan_time = per_action * decisions
     precision = resolve_precision(cfg.precision, model.device)
-    report = PlanReport(cfg.planner, stats, random_stats, per_action, 1.0 / max(per_action, 1e-9), tps, tpd,
-                        precision, video)
+    report = PlanReport(cfg.planner, EpisodeStats.of(planned), EpisodeStats.of(reference), per_action,
+                        1.0 / max(per_action, 1e-9), counting.transitions / max(plan_time, 1e-9),
+                        counting.transitions / max(decisions, 1), precision, planned.video)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "plan.json", json.dumps(asdict(report), indent=2))

@@ -10,7 +10,9 @@ A `BatchPolicy` (`start(episode, obs, seed)`, `act_many({episode: obs}) -> {epis
 `observation`: "pixels" for frames or "state" for the env's info["state"]) plays all episodes in lockstep,
 one batched call per step (MuZero's search over all roots); seeds and returns mean the same thing.
 Optionally one episode is recorded as a video (a policy may add its own panel beside the real frame by
-returning it from `frame_panel()`; the MPC agent shows its imagined future there).
+returning it from `frame_panel()`, called only while that episode is recorded: `PlannerPolicy` shows the
+MPC agent's imagined future there, which is the video `vidworld plan` saves).
+Users: `vidworld plan` (planning/run.py: the planner and its random reference), the online loop's evaluations.
 """
 
 from __future__ import annotations

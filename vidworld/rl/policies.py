@@ -71,7 +71,8 @@ class ActorPolicy:
 
 
 class PlannerPolicy:
-    """The MPC agent (planning/agent.py) behind the harness's Policy protocol."""
+    """The MPC agent (planning/agent.py) behind the harness's Policy protocol; `frame_panel` (the harness's
+    RecordsPanel) shows the planner's imagined best future at steps {1, H/2, H} ahead of the real frame."""
 
     def __init__(self, model: WorldModel, planner, precision: str = "auto"):
         self.model, self.planner, self.precision = model, planner, precision
@@ -90,6 +91,17 @@ class PlannerPolicy:
 
         with inference_autocast(self.model.device, self.precision):
             return int(self.agent.act(obs.transpose(2, 0, 1), generator=self.generator))
+
+    @torch.no_grad()
+    def frame_panel(self, obs: np.ndarray) -> np.ndarray:
+        """uint8 [H, W', 3]: the last plan's imagined frames [Hz, 3, H, W] at 1, Hz/2 and Hz steps ahead,
+        left to right with 2-px white separators (decoded only when the harness records this episode)."""
+        imagined = self.agent.imagined_frames().cpu()  # needs a PixelDecoder model; the error says so
+        horizon = self.agent.last_plan.latents.shape[0]
+        picks = sorted({1, max(1, horizon // 2), horizon})
+        tiles = [imagined[min(p, len(imagined)) - 1].permute(1, 2, 0).numpy() for p in picks]
+        sep = np.full((tiles[0].shape[0], 2, 3), 255, np.uint8)
+        return np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=1)
 
 
 def observation_of(observation: str, obs: np.ndarray, info: dict) -> np.ndarray:
