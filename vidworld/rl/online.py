@@ -199,7 +199,7 @@ class ActorCriticLoop:
             self.agent = make_agent(self.cfg, self.model.feature_dim, self.spec)
         # the actor-critic in imagination
         logs: dict[str, list[float]] = {}
-        for _ in range(d.agent_updates):
+        for _ in tqdm(range(d.agent_updates), desc="agent updates", disable=not progress, leave=False):
             frames, actions = replay.start_contexts(d.agent_batch, self.model.context_length, self.agent_gen)
             start = self.model.init(frames.to(self.model.device), actions.to(self.model.device))
             for k, v in self.agent.update(self.model, start, self.agent_gen).items():
