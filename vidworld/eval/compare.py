@@ -87,8 +87,8 @@ def compare_table(reports: dict[str, EvalReport], steps: list[int]) -> str:
 
 
 def plot_models_psnr(reports: dict[str, EvalReport], path: Path) -> None:
-    """PSNR vs imagined step of every model, its autoencoder ceiling and copy-last: whole frame, and (second
-    panel) moving region."""
+    """PSNR (top row) and SSIM (bottom row) vs imagined step of every model, its autoencoder ceiling and
+    copy-last: whole frame (left), and moving region (right, when every report has it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,22 +96,26 @@ def plot_models_psnr(reports: dict[str, EvalReport], path: Path) -> None:
 
     first = next(iter(reports.values())).horizon
     steps = np.arange(1, first.horizon + 1)
-    panels = [("whole frame", "model_psnr", "vae_psnr", "copy_last_psnr")]
+    regions = [("whole frame", "")]
     if all(r.horizon.has_moving for r in reports.values()):
-        panels.append(("moving region (changed from the previous real frame, +1 px)", "model_moving_psnr",
-                       "vae_moving_psnr", "copy_last_moving_psnr"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
-    for ax, (title, model_key, vae_key, copy_key) in zip(axes[0], panels, strict=True):
-        for name, r in reports.items():
-            line, = ax.plot(steps, getattr(r.horizon, model_key), "o-", ms=3, label=name)
-            if getattr(r.horizon, vae_key) is not None:
-                ax.plot(steps, getattr(r.horizon, vae_key), ":", color=line.get_color(),
-                        label=f"{name} autoencoder ceiling")
-        ax.plot(steps, getattr(first, copy_key), "s--", color="gray", ms=3, label="copy last frame")
-        ax.set_xlabel("imagined step")
-        ax.set_ylabel("PSNR (dB)")
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"open-loop PSNR vs horizon ({first.n_clips} held-out clips, same for every model)")
+        regions.append(("moving region (changed from the previous real frame, +1 px)", "moving_"))
+    metrics = [("psnr", "PSNR (dB)"), ("ssim", "SSIM")]
+    fig, axes = plt.subplots(len(metrics), len(regions), figsize=(7 * len(regions), 4.2 * len(metrics)),
+                             squeeze=False)
+    for row, (metric, ylabel) in enumerate(metrics):
+        for col, (title, prefix) in enumerate(regions):
+            ax, key = axes[row][col], f"{prefix}{metric}"
+            for name, r in reports.items():
+                line, = ax.plot(steps, getattr(r.horizon, f"model_{key}"), "o-", ms=3, label=name)
+                if getattr(r.horizon, f"vae_{key}") is not None:
+                    ax.plot(steps, getattr(r.horizon, f"vae_{key}"), ":", color=line.get_color(),
+                            label=f"{name} autoencoder ceiling")
+            ax.plot(steps, getattr(first, f"copy_last_{key}"), "s--", color="gray", ms=3, label="copy last frame")
+            ax.set_xlabel("imagined step")
+            ax.set_ylabel(ylabel)
+            ax.set_title(title, fontsize=9)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle(f"open-loop PSNR and SSIM vs horizon ({first.n_clips} held-out clips, same for every model)")
+    fig.tight_layout()
     _save_figure(fig, path)
