@@ -5,7 +5,6 @@ the shared harness."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
 from vidworld.rl.evaluate import evaluate_policy
-from tests.rl.kill import run_until_killed
+from tests.rl.kill import comparable_outputs, run_until_killed
 from vidworld.world_models import load_world_model
 
 
@@ -23,14 +22,7 @@ def _cfg(run, *extra):
 
 
 def _comparable(run):
-    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    for row in log:
-        row.pop("wall_minutes")
-    summary = json.loads((run / "dream_summary.json").read_text())
-    evals = [{k: v for k, v in e.items() if k not in ("wall_minutes", "decisions_per_s")}
-             for e in summary["evaluations"]]
-    agent = torch.load(run / "dream_state" / "agent.pt", weights_only=False)
-    return log, evals, summary["real_steps"], agent
+    return (*comparable_outputs(run), torch.load(run / "dream_state" / "agent.pt", weights_only=False))
 
 
 def _equal(a, b) -> bool:

@@ -9,7 +9,7 @@ import torch
 
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
-from tests.rl.kill import run_until_killed
+from tests.rl.kill import comparable_outputs, run_until_killed
 
 
 def _cfg(run, *extra):
@@ -17,14 +17,7 @@ def _cfg(run, *extra):
 
 
 def _comparable(run):
-    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    for row in log:
-        row.pop("wall_minutes")
-    summary = json.loads((run / "dream_summary.json").read_text())
-    evals = [{k: v for k, v in e.items() if k not in ("wall_minutes", "decisions_per_s")}
-             for e in summary["evaluations"]]
-    agent = torch.load(run / "dream_state" / "agent.pt", weights_only=False)["nets"]
-    return log, evals, summary["real_steps"], agent
+    return (*comparable_outputs(run), torch.load(run / "dream_state" / "agent.pt", weights_only=False)["nets"])
 
 
 def test_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkeypatch):

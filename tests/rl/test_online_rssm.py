@@ -10,7 +10,7 @@ import torch
 
 from vidworld.experiment import load_experiment
 from vidworld.rl import online
-from tests.rl.kill import run_until_killed
+from tests.rl.kill import comparable_outputs, run_until_killed
 from vidworld.world_models import load_world_model
 from vidworld.world_models.rssm.model import RSSMWorldModel
 
@@ -20,15 +20,8 @@ def _cfg(run, *extra):
 
 
 def _comparable(run):
-    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    for row in log:
-        row.pop("wall_minutes")
-    summary = json.loads((run / "dream_summary.json").read_text())
-    evals = [{k: v for k, v in e.items() if k not in ("wall_minutes", "decisions_per_s")}
-             for e in summary["evaluations"]]
     agent = torch.load(run / "dream_state" / "agent.pt", weights_only=False)["nets"]
-    model = load_world_model(run / "model").state_dict()
-    return log, evals, summary["real_steps"], agent, model
+    return (*comparable_outputs(run), agent, load_world_model(run / "model").state_dict())
 
 
 def _equal(a: dict, b: dict) -> bool:
