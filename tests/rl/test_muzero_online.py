@@ -5,7 +5,6 @@ the shared harness."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
