@@ -223,3 +223,24 @@ def test_errors_name_the_problem():
     state = ac.state_dict()
     with pytest.raises(ValueError, match="other network shapes"):
         ActorCritic(replace(SMALL, hidden=32), 4, ActionSpec(n=2)).load_state_dict(state)
+
+
+@pytest.mark.parametrize("precision, expect", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_imagination_runs_at_the_configured_precision(precision, expect):
+    """agent.precision: the world model's steps run under bf16 autocast (or not); the trajectory the losses
+    read and every metric stay float32 and finite."""
+    model = tiny_world_model()
+    frames, actions = random_context(3, seed=0)
+    start = model.init(frames, actions)
+    seen = []
+    conv = next(m for m in model.denoiser.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = conv.register_forward_hook(lambda m, i, out: seen.append(out.dtype))  # inside: the EDM output is fp32
+    ac = ActorCritic(replace(SMALL, horizon=2, precision=precision), model.feature_dim, model.action_spec)
+    captured = []
+    real = ac.critic.value
+    ac.critic.value = lambda f: captured.append(f.dtype) or real(f)
+    metrics = ac.update(model, start, torch.Generator().manual_seed(0))
+    hook.remove()
+    assert seen and set(seen) == {expect}
+    assert captured and set(captured) == {torch.float32}
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
