@@ -37,7 +37,8 @@ from vidworld.atomic import atomic_folder, atomic_write_text, remove_stale_temps
 from vidworld.config import save_config
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.experiment import ExperimentConfig, load_experiment
-from vidworld.protocol import ActionSpec
+from vidworld.precision import inference_autocast
+from vidworld.protocol import ActionSpec, map_state
 from vidworld.rl.evaluate import BatchPolicy, EvalResult, Policy, RandomPolicy, evaluate_policy
 from vidworld.rl.policies import ActorPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
@@ -201,7 +202,11 @@ class ActorCriticLoop:
         logs: dict[str, list[float]] = {}
         for _ in tqdm(range(d.agent_updates), desc="agent updates", disable=not progress, leave=False):
             frames, actions = replay.start_contexts(d.agent_batch, self.model.context_length, self.agent_gen)
-            start = self.model.init(frames.to(self.model.device), actions.to(self.model.device))
+            # start states at the imagination's precision (encoding 64 x K frames is half an update's cost in
+            # fp32); no graph: the agent never updates the world model
+            with torch.no_grad(), inference_autocast(self.model.device, self.cfg.agent.precision):
+                start = self.model.init(frames.to(self.model.device), actions.to(self.model.device))
+            start = map_state(lambda t: t.float() if t.dtype == torch.bfloat16 else t, start)
             for k, v in self.agent.update(self.model, start, self.agent_gen).items():
                 logs.setdefault(k, []).append(float(v))
             self.imagined_transitions += d.agent_batch * self.cfg.agent.horizon  # every start runs H steps
