@@ -16,8 +16,8 @@ so that every kind runs in it), iteration by iteration:
 Kill it at any moment and `--resume` continues from the last finished iteration: the world model from its
 own stage checkpoints, episodes collected after the checkpoint are deleted from the store and collected
 again (env seeds and policy noise are functions of the episode number), so the result equals an
-uninterrupted run. Outputs: run_dir/log.jsonl (one row per iteration), dream_summary.json,
-learning_curve.png, model/ (the last world model), agent.pt.
+uninterrupted run. Outputs: run_dir/log.jsonl (one row per iteration), dream_summary.json and
+learning_curve.png (rewritten at every evaluation), model/ (the last world model), agent.pt.
 """
 
 from __future__ import annotations
@@ -300,6 +300,8 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
                **({"eval_return": evaluated.mean} if evaluated is not None else {})}
         append_log(log_file, row)
         save_state(run, state, agent)
+        if evaluated is not None:  # a long run's summary and learning curve stay current between evaluations
+            write_outputs(run, state)
         bar.set_postfix(eval=f"{state.evaluations[-1]['return_mean']:.1f}" if state.evaluations else "-")
     bar.close()
     env.close()
