@@ -46,10 +46,7 @@ def main() -> None:
 
     model = load_world_model(args.model).eval()
     store = EpisodeStore.open(args.data)
-    replay = Replay(store)
-    for i in range(len(store)):
-        ep = store.load_episode(i)
-        replay._add(ep.frames, ep.arrays.actions, ep.arrays.rewards, ep.arrays.terminated)
+    replay = Replay.of_store(store)
     agent_over = [o[len("agent."):] for o in args.overrides if o.startswith("agent.")]
     if len(agent_over) != len(args.overrides):
         raise SystemExit("overrides must be agent.<field>=value")

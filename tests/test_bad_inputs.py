@@ -196,7 +196,7 @@ def test_video_writers_refuse_a_bad_frame_rate_before_writing(tmp_path, write, f
 def _plan_args(**over) -> Namespace:
     base = dict(horizon=None, population=None, iterations=None, uncertainty_samples=None,
                 uncertainty_penalty=None, planner="cem", episodes=1, max_episode_steps=3, seed=0,
-                precision="fp32", no_video=True)
+                precision="fp32", no_video=True, config=None)
     return Namespace(**{**base, **over})
 
 

@@ -163,14 +163,14 @@ def plan_config(args: argparse.Namespace) -> PlanConfig:
     cem_over = {k: getattr(args, k) for k in ("horizon", "population", "iterations", "uncertainty_samples",
                                              "uncertainty_penalty") if getattr(args, k) is not None}
     base = PlanConfig()
-    if getattr(args, "config", None):
+    if args.config:
         from vidworld.experiment import load_experiment
 
         base = load_experiment(args.config).plan
     if cem_over.get("population", base.cem.population) < base.cem.elites:  # no --elites flag: scale it
         cem_over["elites"] = max(1, cem_over["population"] // 8)
     top = {k: getattr(args, k) for k in ("planner", "episodes", "max_episode_steps", "seed", "precision")
-           if getattr(args, k, None) is not None}
+           if getattr(args, k) is not None}
     try:
         cem = replace(base.cem, **cem_over)
         return replace(base, cem=cem, video=not args.no_video, **top)

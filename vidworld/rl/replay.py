@@ -55,6 +55,11 @@ class Replay:
             raise ValueError(f"replay store {path} already holds episodes; pass --resume to continue that run or "
                              "--overwrite to start over")
         store.keep_first(keep or [])
+        return cls.of_store(store)
+
+    @classmethod
+    def of_store(cls, store: EpisodeStore) -> Replay:
+        """Every episode of an open store decoded into memory (the store is not changed)."""
         replay = cls(store)
         for i in range(len(store)):
             ep = store.load_episode(i)
