@@ -17,7 +17,7 @@ writer at a time per folder.
 report (a damaged mp4 can decode "successfully" into wrong pixels); the codec is exact, so sums must match.
 
 External folders (`*.mp4` + sibling `<stem>.npz` / `<stem>.npy`, no manifest) open read-only through the
-same class (`_open_external`; rules in data/README.md).
+same class (`_open_external`, read by data/external.py; rules in data/README.md).
 """
 
 from __future__ import annotations
@@ -32,24 +32,15 @@ from typing import Any
 import numpy as np
 
 from vidworld.atomic import atomic_write_text, remove_stale_temps
-from vidworld.data.arrays import (
-    EpisodeArrays,
-    check_frame_sums,
-    check_lengths,
-    drop_last,
-    frame_sums,
-    load_external_arrays,
-    load_npz,
-    save_npz,
-)
+from vidworld.data.arrays import EpisodeArrays, check_frame_sums, check_lengths, frame_sums, load_npz, save_npz
 from vidworld.data.errors import DatasetError
+from vidworld.data.external import read_external
 from vidworld.data.manifest import FORMAT, VERSION, EpisodeInfo, entry_infos, read_manifest
 from vidworld.data.recovery import RepairReport, episode_number, find_leftovers, verify_orphan
 from vidworld.data.spaces import (
     action_space_from_json,
     action_space_to_json,
     check_actions,
-    infer_action_space,
 )
 from vidworld.data.video import FrameReader, VideoReadError, write_video
 
@@ -174,47 +165,12 @@ class EpisodeStore:
 
     @classmethod
     def _open_external(cls, root: Path, skip_corrupt: bool) -> EpisodeStore:
-        """A folder of `<stem>.mp4` + `<stem>.npz` (actions, optional rewards/terminated/truncated/state) or
-        `<stem>.npy` (actions). N+1 frames for N actions, or N frames: then the last action (and its reward
-        and flags) is dropped, as no frame shows its outcome. Missing flags: terminated False, truncated
-        only on the last step. Frame size and fps come from the first readable video; integer actions
-        give a discrete space with n = max + 1, float actions a box bounded by the values seen."""
-        found: list[tuple[str, Path, EpisodeArrays]] = []
-        bad: list[SkippedEpisode] = []
-        shape = fps = None
-        for video in sorted(root.glob("*.mp4")):
-            try:
-                arrays = load_external_arrays(video)
-                reader = FrameReader(video)
-                n = len(arrays.actions)
-                if reader.length == n and n > 1:
-                    arrays = drop_last(arrays)
-                elif reader.length != n + 1:
-                    raise DatasetError(f"{video} has {reader.length} frames for {n} actions; expected "
-                                       f"N+1 = {n + 1} (or N = {n}, then the last action is dropped)")
-                shape = shape or (reader.height, reader.width)
-                fps = fps or reader.fps
-                if (reader.height, reader.width) != shape:
-                    raise DatasetError(f"{video} has {reader.height}x{reader.width} frames, other videos "
-                                       f"in {root} have {shape[0]}x{shape[1]}")
-                check_lengths(arrays, len(arrays.actions) + 1, str(video))
-                found.append((video.stem, video, arrays))
-            except (DatasetError, VideoReadError, OSError) as e:
-                if not skip_corrupt:
-                    raise DatasetError(f"invalid episode {video.stem} in {root}: {e}") from None
-                bad.append(SkippedEpisode(video.stem, str(e)))
-        if not found:
-            raise DatasetError(f"{root}: no readable episode among its *.mp4 files ({bad[:3]})")
-        space = infer_action_space([a.actions for _, _, a in found], root)
-        inferred = {"env_id": None, "frame_shape": shape, "fps": fps, "action_space": space, "episodes": []}
+        """A read-only store over an external folder (data/external.py reads and checks it)."""
+        inferred, found, bad = read_external(root, skip_corrupt)
         store = cls(root, inferred, external=True)
-        store.skipped = bad
+        store.skipped = [SkippedEpisode(name, reason) for name, reason in bad]
         for name, video, a in found:
-            a = EpisodeArrays(check_actions(a.actions, space, f"actions of {video}", str(root)),
-                              a.rewards, a.terminated, a.truncated, a.state)
-            store.episodes.append(EpisodeInfo(name, len(a.actions), float(a.rewards.sum())))
-            store._videos.append(video)
-            store._arrays.append(a)
+            store._keep(EpisodeInfo(name, len(a.actions), float(a.rewards.sum())), video, a)
         return store
 
     # ---------------------------------------------------------------- writing
