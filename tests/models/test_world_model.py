@@ -170,3 +170,21 @@ def test_decode_from_decodes_imagined_latents_relative_to_the_real_anchor():
     assert model.decode_from(state, imagined).shape == (2, 3, model.frame_size, model.frame_size)
     with pytest.raises(ValueError, match="batch-1 state"):
         model.decode_from(model.init(*random_context(2)), imagined)
+
+
+def test_init_latents_is_init_without_the_encode():
+    """A state built from cached latents features and steps exactly like `init` on the same frames."""
+    model = tiny_world_model()
+    frames, actions = random_context(3)
+    state = model.init(frames, actions)
+    cached = model.encode(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
+    fast = model.init_latents(cached, actions)
+    assert fast.pixel_correction is None and torch.equal(model.features(fast), model.features(state))
+    a = torch.tensor([1, 0, 1])
+    _, o1 = model.step(state, a, generator=torch.Generator().manual_seed(5))
+    _, o2 = model.step(fast, a, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(o1.latent, o2.latent) and torch.equal(o1.reward, o2.reward)
+    with pytest.raises(ValueError, match=r"latents must be \[B, K=3, 4, 4, 4\]"):
+        model.init_latents(cached[:, 1:], actions)
+    with pytest.raises(ValueError, match="context_actions must be"):
+        model.init_latents(cached, actions[:, :1])

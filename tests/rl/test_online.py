@@ -47,3 +47,29 @@ def test_dream_runs_end_to_end_and_resumes_exactly_after_a_kill(tmp_path, monkey
     names = json.loads((killed / "dream_state" / "state.json").read_text())["episodes"]
     files = sorted(p.stem for p in (killed / "replay" / "episodes").glob("*.npz"))
     assert files == sorted(names) and len(set(names)) == len(names)
+
+
+def test_diffusion_start_states_come_from_cached_latents_of_the_same_windows(tmp_path):
+    """The diffusion learner's start states are the windows Replay.start_contexts draws with the same generator,
+    encoded once when the model was updated (no frame is encoded per agent update)."""
+    from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
+    from vidworld.protocol import ActionSpec
+    from vidworld.rl.evaluate import RandomPolicy
+    from vidworld.rl.replay import Replay
+    from vidworld.world_models.diffusion.online import DiffusionOnline
+
+    cfg = _cfg(tmp_path / "run")
+    env_cfg = PixelEnvConfig(**{**cfg.collect.env.__dict__, "max_episode_steps": 50})
+    env = make_pixel_env(env_cfg)
+    replay = Replay.open(tmp_path / "replay", env_cfg.id, env_cfg.frame_size, 15.0, env.action_space, keep=None)
+    for ep in online.collect(env, RandomPolicy(), 60, cfg, 0, progress=False):
+        replay.append(ep)
+    learner = DiffusionOnline(cfg, tmp_path / "wm", ActionSpec(kind="discrete", n=2), {})
+    with pytest.raises(ValueError, match="call update"):
+        learner.start_states(None)
+    model = learner.update(replay.episodes(), target_steps=1)
+    fast = learner.start_states(model)(16, torch.Generator().manual_seed(3))
+    frames, actions = replay.start_contexts(16, model.context_length, torch.Generator().manual_seed(3))
+    slow = model.init(frames, actions)
+    assert torch.equal(fast.actions, slow.actions)
+    torch.testing.assert_close(model.features(fast), model.features(slow), atol=1e-5, rtol=1e-5)

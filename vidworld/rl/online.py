@@ -27,7 +27,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ from vidworld.protocol import ActionSpec, map_state
 from vidworld.rl.evaluate import BatchPolicy, EvalResult, Policy, RandomPolicy, evaluate_policy
 from vidworld.rl.policies import ActorPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
+from vidworld.train.episodes import WindowSampler
 from vidworld.train.log import append_log, truncate_log
 from vidworld.train.run import add_run_arguments, prepare_run_dir
 from vidworld.world_models.counting import CountingModel
@@ -200,17 +201,33 @@ class ActorCriticLoop:
             self.agent = make_agent(self.cfg, self.model.feature_dim, self.spec)
         # the actor-critic in imagination
         logs: dict[str, list[float]] = {}
+        draw = self.start_states(replay)
         for _ in tqdm(range(d.agent_updates), desc="agent updates", disable=not progress, leave=False):
-            frames, actions = replay.start_contexts(d.agent_batch, self.model.context_length, self.agent_gen)
-            # start states at the imagination's precision (encoding 64 x K frames is half an update's cost in
-            # fp32); no graph: the agent never updates the world model
-            with torch.no_grad(), inference_autocast(self.model.device, self.cfg.agent.precision):
-                start = self.model.init(frames.to(self.model.device), actions.to(self.model.device))
-            start = map_state(lambda t: t.float() if t.dtype == torch.bfloat16 else t, start)
+            start = draw(d.agent_batch, self.agent_gen)
             for k, v in self.agent.update(self.model, start, self.agent_gen).items():
                 logs.setdefault(k, []).append(float(v))
             self.imagined_transitions += d.agent_batch * self.cfg.agent.horizon  # every start runs H steps
         return logs
+
+    def start_states(self, replay: Replay) -> Callable[[int, torch.Generator], Any]:
+        """(n, generator) -> n imagination start states from random real contexts of the replay. A learner
+        that keeps the model's own encoding of the replay (the diffusion VAE's cached latents) supplies them
+        without encoding frames; otherwise the frames are encoded by `model.init` at the imagination's
+        precision (no graph: the agent never updates the world model). The replay is flattened once here,
+        not per update (a full copy of every frame, ~0.3 s at 50k steps)."""
+        cached = getattr(self.learner, "start_states", None)
+        if cached is not None:
+            return cached(self.model)
+        sampler = WindowSampler(replay.episodes(), self.model.context_length, pad_starts=True)
+        device = self.model.device
+
+        def draw(n: int, generator: torch.Generator):
+            batch = sampler.sample(n, generator)
+            with torch.no_grad(), inference_autocast(device, self.cfg.agent.precision):
+                start = self.model.init(batch.context.to(device), batch.actions[:, :-1].to(device))
+            return map_state(lambda t: t.float() if t.dtype == torch.bfloat16 else t, start)
+
+        return draw
 
     def eval_policy(self) -> Policy:
         return acting_policy(self.cfg, self.model, self.agent, greedy=True)

@@ -218,6 +218,21 @@ class DiffusionWorldModel(nn.Module):
             correction = frames_to_unit(last, self.vae.dtype) - self.vae.decode_normalized(z[:, -1])
         return LatentState(latents=z, actions=context_actions.to(self.device).long(), pixel_correction=correction)
 
+    def init_latents(self, latents: Tensor, context_actions: Tensor) -> LatentState:
+        """normalised latents [B, K, c, h, w] (e.g. cached `vae.normalize(vae.encode_frames(...))` of real
+        frames), actions long [B, K-1] -> LatentState without encoding pixels again. The state has no pixel
+        anchor (pixel_correction None): `features`, `step` and `value` are those of `init` on the same frames;
+        only `decode` differs by the VAE's reconstruction error on the newest frame."""
+        K, B = self.context_length, latents.shape[0]
+        if latents.dim() != 5 or latents.shape[1] != K or tuple(latents.shape[2:]) != self.latent_shape:
+            raise ValueError(f"latents must be [B, K={K}, {', '.join(map(str, self.latent_shape))}], got "
+                             f"{tuple(latents.shape)}")
+        if context_actions.shape[:2] != (B, K - 1):
+            raise ValueError(f"context_actions must be [B={B}, K-1={K - 1}], got {tuple(context_actions.shape)}")
+        if K > 1:
+            self.action_spec.check(context_actions.reshape(-1))
+        return LatentState(latents=latents.to(self.device), actions=context_actions.to(self.device).long())
+
     def _actions_window(self, state: LatentState, actions: Tensor) -> Tensor:
         actions = self.action_spec.check(actions.to(self.device), batch=state.latents.shape[0])
         return torch.cat([state.actions, actions[:, None]], dim=1)  # [B, M]

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from vidworld.atomic import atomic_folder
 from vidworld.protocol import ActionSpec
-from vidworld.train.episodes import Episodes
-from vidworld.world_models.diffusion.model import DiffusionWorldModel
+from vidworld.train.episodes import Episodes, WindowSampler
+from vidworld.world_models.diffusion.model import DiffusionWorldModel, LatentState
 from vidworld.world_models.diffusion.train_dynamics import train_dynamics
 from vidworld.world_models.diffusion.train_vae import train_vae
 from vidworld.world_models.diffusion.vae import FrameVAE
@@ -40,6 +41,7 @@ class DiffusionOnline:
                                              keep_checkpoints=max(2, cfg.train.keep_checkpoints))
         self.vae: FrameVAE | None = None
         self._latents: list[torch.Tensor] = []  # cache: per-episode latents of the episodes already encoded
+        self._latent_episodes: Episodes | None = None  # the last update's data, frames replaced by latents
 
     def _vae(self, frames: torch.Tensor, progress: bool) -> FrameVAE:
         vae_dir = self.root / "vae"
@@ -66,9 +68,23 @@ class DiffusionOnline:
 
     def update(self, episodes: Episodes, target_steps: int, progress: bool = False) -> DiffusionWorldModel:
         """Train until `target_steps` dynamics steps in total; returns the current model (EMA denoiser)."""
-        latents = self.latents(episodes, progress)
+        latents = self._latent_episodes = self.latents(episodes, progress)
         cfg = dataclasses.replace(self.train_cfg, dynamics_steps=max(1, target_steps))
         dyn = train_dynamics(latents, self.spec.n, self.cfg.model.context_length, self.cfg.diffusion, cfg,
                              self.root / "stage_dynamics", resume=True, progress=progress)
         return DiffusionWorldModel(self.vae, dyn.denoiser, dyn.heads, self.cfg.diffusion.sampler, self.spec,
                                    meta=self.meta, value=dyn.value, history=dyn.history).eval()
+
+    def start_states(self, model: DiffusionWorldModel) -> Callable[[int, torch.Generator], LatentState]:
+        """A sampler of imagination start states for the actor-critic: n random real contexts of the last
+        update's data (the windows `Replay.start_contexts` draws with the same generator), built from the cached
+        latents, so no frame is encoded again (encoding 64 x K frames cost a quarter of an agent update)."""
+        if self._latent_episodes is None:
+            raise ValueError("start_states needs the latents of an update: call update() first")
+        sampler = WindowSampler(self._latent_episodes, model.context_length, pad_starts=True)
+
+        def draw(n: int, generator: torch.Generator) -> LatentState:
+            batch = sampler.sample(n, generator)
+            return model.init_latents(batch.context, batch.actions[:, :-1])
+
+        return draw
