@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration
 
 from vidworld.train.config import TrainConfig
@@ -49,10 +50,25 @@ class GeneratorState:
         self.generator.set_state(state["state"])
 
 
+def _allow_precision_change(mixed_precision: str) -> None:
+    """accelerate keeps one process-wide AcceleratorState and refuses a second Accelerator with another
+    mixed_precision. One process may train several models in turn (`vidworld compare`: the diffusion model in
+    fp32, then the RSSM in bf16): with a single process the state is reset for the new precision; in a
+    launched process group (the state holds the group) a change is a one-line error instead."""
+    shared = AcceleratorState._shared_state
+    if not shared or shared.get("_mixed_precision", mixed_precision) == mixed_precision:
+        return
+    if PartialState().num_processes > 1:
+        raise ValueError(f"config key 'train.mixed_precision': {mixed_precision!r} after {shared['_mixed_precision']!r} "
+                         "in the same launched process group; use one precision for every model of a distributed run")
+    AcceleratorState._reset_state()
+
+
 def make_accelerator(cfg: TrainConfig, stage_dir: Path, log_dir: Path | None = None) -> Accelerator:
     """An Accelerator for one training stage; checkpoints go to stage_dir/checkpoints (see save_checkpoint)."""
     use_tb = cfg.tensorboard and importlib.util.find_spec("tensorboard") is not None and log_dir is not None
     project = ProjectConfiguration(project_dir=str(stage_dir), logging_dir=str(log_dir) if log_dir else None)
+    _allow_precision_change(cfg.mixed_precision)
     return Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
