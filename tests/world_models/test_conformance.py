@@ -33,6 +33,8 @@ from vidworld.protocol import (
 )
 from vidworld.world_models import load_world_model
 from vidworld.world_models.copy_last import CopyLastFrameModel
+from vidworld.world_models.diffusion.model import DiffusionWorldModel
+from vidworld.world_models.diffusion.static_gate import StaticGate
 from vidworld.world_models.muzero.config import MuZeroNetConfig
 from vidworld.world_models.muzero.model import build_model as build_muzero
 from vidworld.world_models.rssm.model import RSSMWorldModel
@@ -60,6 +62,19 @@ def diffusion_history_case() -> Case:
     frames = torch.randint(0, 256, (B, HISTORY, 3, FRAME, FRAME), generator=g, dtype=torch.uint8)
     actions = torch.randint(0, 2, (B, HISTORY - 1), generator=g)
     return Case(tiny_history_model(), frames, actions, saveable=True, stochastic=True)
+
+
+def diffusion_static_gate_case() -> Case:
+    """The tiny diffusion model with a static gate sure that nothing changes (output bias +20): every step
+    copies the newest latent exactly, so its futures are deterministic (mixed rows: test_static_gate.py)."""
+    base = tiny_world_model()
+    torch.manual_seed(0)
+    gate = StaticGate(latent_channels=4, context_length=K, num_actions=2, channels=(8,), cond_dim=8)
+    with torch.no_grad():
+        gate.out[-1].bias.fill_(20.0)
+    model = DiffusionWorldModel(base.vae, base.denoiser, base.heads, base.sampler_config, static_gate=gate)
+    frames, actions = random_context(B, seed=3)
+    return Case(model.eval(), frames, actions, saveable=True, stochastic=False)
 
 
 def copy_last_case() -> Case:
@@ -117,6 +132,7 @@ def muzero_state_case() -> Case:
 MODELS: dict[str, Callable[[], Case]] = {
     "diffusion": diffusion_case,
     "diffusion_history": diffusion_history_case,
+    "diffusion_static_gate": diffusion_static_gate_case,
     "copy_last": copy_last_case,
     "toy_cartpole": toy_cartpole_case,
     "rssm": rssm_case,

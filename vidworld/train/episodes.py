@@ -53,6 +53,13 @@ class Episodes:
         assert len(obs) == len(self.obs), "replacement obs must have one entry per frame"
         return Episodes(obs, self.actions, self.rewards, self.terminated, self.obs_offsets, self.act_offsets, self.lengths)
 
+    def previous_obs_index(self) -> Tensor:
+        """long [num_frames]: index of each observation's predecessor in its own episode; an episode's first
+        observation is its own predecessor (nothing moved into it)."""
+        prev = torch.arange(len(self.obs)) - 1
+        prev[self.obs_offsets] = self.obs_offsets
+        return prev
+
     @property
     def num_frames(self) -> int:
         return len(self.obs)

@@ -8,6 +8,7 @@ config to networks, used by training, the benchmark and tests alike.
       value: {enabled: true}
       sampler: {num_steps: 2, sigma_min: 0.283}
       history: {enabled: false, length: 16}   # a transformer over a longer past (history.py)
+      static_gate: {enabled: false, threshold: 0.5}   # exact copy where p(frame unchanged) > 0.5
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserCon
 from vidworld.world_models.diffusion.heads import HeadsConfig, RewardTerminationHead
 from vidworld.world_models.diffusion.history import HistoryConfig, HistoryEncoder
 from vidworld.world_models.diffusion.sampler import SamplerConfig
+from vidworld.world_models.diffusion.static_gate import StaticGate, StaticGateConfig
 from vidworld.world_models.diffusion.vae import FrameVAE, VAEConfig
 from vidworld.world_models.diffusion.value import ValueConfig, ValueHead
 
@@ -30,6 +32,7 @@ class DiffusionConfig:
     value: ValueConfig = field(default_factory=ValueConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    static_gate: StaticGateConfig = field(default_factory=StaticGateConfig)
 
     @property
     def history_dim(self) -> int:
@@ -72,3 +75,11 @@ class DiffusionConfig:
             return None
         return ValueHead(latent_channels=self.vae.latent_channels, channels=tuple(v.channels), discount=v.discount,
                          history_dim=self.history_dim)
+
+    def build_static_gate(self, context_length: int, num_actions: int) -> StaticGate | None:
+        g = self.static_gate
+        if not g.enabled:
+            return None
+        return StaticGate(latent_channels=self.vae.latent_channels, context_length=context_length,
+                          num_actions=num_actions, channels=tuple(g.channels), cond_dim=g.cond_dim,
+                          history_dim=self.history_dim, threshold=g.threshold)

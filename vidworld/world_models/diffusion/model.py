@@ -6,9 +6,10 @@
     frames = model.decode(state)                                  # uint8 [B, 3, H, W]
     feats = model.features(state)                                 # [B, feature_frames * c * h * w]
 
-One folder holds everything: `vae/`, `denoiser/`, `heads/`, optionally `value/` (diffusers save_pretrained)
-and `world_model.json` (kind, format version, sampler, action space, provenance). Capabilities (see
-`vidworld.protocol`): PixelDecoder, ValuePredictor, LatentObserver, TeacherForcedHeads, Autoencoder.
+One folder holds everything: `vae/`, `denoiser/`, `heads/`, optionally `value/`, `history/` and
+`static_gate/` (diffusers save_pretrained) and `world_model.json` (kind, format version, sampler, action
+space, provenance). Capabilities (see `vidworld.protocol`): PixelDecoder, ValuePredictor, LatentObserver,
+TeacherForcedHeads, Autoencoder.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from vidworld.world_models.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, from_target
 from vidworld.world_models.diffusion.heads import RewardTerminationHead
 from vidworld.world_models.diffusion.history import HistoryEncoder
+from vidworld.world_models.diffusion.static_gate import StaticGate
 from vidworld.world_models.diffusion.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.world_models.diffusion.value import ValueHead
 from vidworld.protocol import ActionSpec, StepOut
@@ -71,14 +73,16 @@ class DiffusionWorldModel(nn.Module):
         decode_relative: bool = True,
         value: ValueHead | None = None,
         history: HistoryEncoder | None = None,
+        static_gate: StaticGate | None = None,
     ):
         super().__init__()
         d = denoiser.config
-        needed = {"denoiser": d.history_dim, "heads": heads.config.history_dim,
-                  "value": value.config.history_dim if value is not None else 0}
+        needed = {"denoiser": d.history_dim, "heads": heads.config.history_dim}
+        if value is not None:
+            needed["value"] = value.config.history_dim
+        if static_gate is not None:
+            needed["static_gate"] = static_gate.config.history_dim
         have = history.config.dim if history is not None else 0
-        if value is None:
-            needed.pop("value")
         if any(v != have for v in needed.values()):
             raise ValueError(f"history encoder of dim {have} (0 = none) but the parts expect history dims {needed}")
         if d.latent_channels != vae.config.latent_channels:
@@ -91,8 +95,18 @@ class DiffusionWorldModel(nn.Module):
                 f"{heads.config.context_length} vs {d.context_length}, num_actions {heads.config.num_actions} "
                 f"vs {d.num_actions}"
             )
+        if static_gate is not None:
+            g = static_gate.config
+            if (g.context_length, g.num_actions, g.latent_channels) != (d.context_length, d.num_actions,
+                                                                        d.latent_channels):
+                raise ValueError(
+                    "static gate and denoiser disagree: context_length "
+                    f"{g.context_length} vs {d.context_length}, num_actions {g.num_actions} vs {d.num_actions}, "
+                    f"latent_channels {g.latent_channels} vs {d.latent_channels}"
+                )
         self.vae, self.denoiser, self.heads = vae, denoiser, heads
         self.value_head = value
+        self.static_gate = static_gate
         self.history = history
         self.sampler_config = sampler or SamplerConfig()
         self.sampler = EDMSampler(self.sampler_config)
@@ -117,7 +131,7 @@ class DiffusionWorldModel(nn.Module):
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
         return DiffusionWorldModel(
             self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative,
-            self.value_head, self.history,
+            self.value_head, self.history, self.static_gate,
         )
 
     def _history(self, state: LatentState) -> Tensor | None:
@@ -282,12 +296,19 @@ class DiffusionWorldModel(nn.Module):
     def step(
         self, state: LatentState, actions: Tensor, generator: torch.Generator | None = None
     ) -> tuple[LatentState, StepOut]:
-        """One imagined transition for the whole batch: one sampler run (num_steps denoiser calls)."""
+        """One imagined transition for the whole batch: one sampler run (num_steps denoiser calls).
+
+        With a static gate, rows where it judges p(unchanged) > its threshold get the newest context latent
+        exactly (the sampler still runs for the whole batch: one batched call, then a `torch.where`)."""
         acts = self._actions_window(state, actions)
         K, hist = self.denoiser_context, self._history(state)
         ctx, ctx_acts = state.latents[:, -K:], acts[:, -K:]
         nxt = self._sample(ctx, ctx_acts, generator, hist)
         nxt = nxt.to(state.latents.dtype)  # autocast may hand back bf16; the state stays in its own dtype
+        if self.static_gate is not None:
+            prob = torch.sigmoid(self.static_gate(ctx, ctx_acts, hist).float())  # [B]
+            unchanged = prob > self.static_gate.config.threshold
+            nxt = torch.where(unchanged[:, None, None, None], ctx[:, -1], nxt)
         reward, logit = self.heads(ctx, ctx_acts, nxt, hist)
         reward, prob = reward.to(nxt.dtype), torch.sigmoid(logit).to(nxt.dtype)
         new_state = LatentState(
@@ -307,6 +328,8 @@ class DiffusionWorldModel(nn.Module):
                 self.value_head.save_pretrained(tmp / "value", safe_serialization=True)
             if self.history is not None:
                 self.history.save_pretrained(tmp / "history", safe_serialization=True)
+            if self.static_gate is not None:
+                self.static_gate.save_pretrained(tmp / "static_gate", safe_serialization=True)
             info = {
                 "format_version": FORMAT_VERSION,
                 "kind": KIND,
@@ -344,6 +367,8 @@ class DiffusionWorldModel(nn.Module):
             parts["value"] = load_part(ValueHead, path / "value")
         if (path / "history").is_dir():
             parts["history"] = load_part(HistoryEncoder, path / "history")
+        if (path / "static_gate").is_dir():
+            parts["static_gate"] = load_part(StaticGate, path / "static_gate")
         try:
             spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
             saved_sampler = SamplerConfig(**info["sampler"])

@@ -43,13 +43,14 @@ class DiffusionOnline:
         self._latents: list[torch.Tensor] = []  # cache: per-episode latents of the episodes already encoded
         self._latent_episodes: Episodes | None = None  # the last update's data, frames replaced by latents
 
-    def _vae(self, frames: torch.Tensor, progress: bool) -> FrameVAE:
+    def _vae(self, episodes: Episodes, progress: bool) -> FrameVAE:
         vae_dir = self.root / "vae"
         if self.vae is None and (vae_dir / "vae_config.json").is_file():
             self.vae = load_part(FrameVAE, vae_dir).eval()
         if self.vae is None:
+            frames = episodes.obs
             res = train_vae(frames, frames[:0], self.cfg.diffusion, self.train_cfg, self.root / "stage_vae",
-                            resume=True, progress=progress)
+                            resume=True, progress=progress, previous=episodes.previous_obs_index())
             vae = res.vae.eval()
             vae.fit_latent_stats(vae.encode_frames(frames))
             with atomic_folder(vae_dir) as tmp:
@@ -60,7 +61,7 @@ class DiffusionOnline:
     def latents(self, episodes: Episodes, progress: bool = False) -> Episodes:
         """The episodes with frames replaced by normalised latents. Each episode is encoded once, on its own
         (so its latents do not depend on what else was in the batch: a resumed loop gets the same floats)."""
-        vae = self._vae(episodes.obs, progress)
+        vae = self._vae(episodes, progress)
         for e in range(len(self._latents), len(episodes.lengths)):
             start, n = int(episodes.obs_offsets[e]), int(episodes.lengths[e]) + 1
             self._latents.append(vae.normalize(vae.encode_frames(episodes.obs[start : start + n])))
@@ -73,7 +74,8 @@ class DiffusionOnline:
         dyn = train_dynamics(latents, self.spec.n, self.cfg.model.context_length, self.cfg.diffusion, cfg,
                              self.root / "stage_dynamics", resume=True, progress=progress)
         return DiffusionWorldModel(self.vae, dyn.denoiser, dyn.heads, self.cfg.diffusion.sampler, self.spec,
-                                   meta=self.meta, value=dyn.value, history=dyn.history).eval()
+                                   meta=self.meta, value=dyn.value, history=dyn.history,
+                                   static_gate=dyn.static_gate).eval()
 
     def start_states(self, model: DiffusionWorldModel) -> Callable[[int, torch.Generator], LatentState]:
         """A sampler of imagination start states for the actor-critic: n random real contexts of the last

@@ -41,7 +41,8 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
         vae_rate = float("nan")
         state.print(f"[vae] loaded finished stage from {vae_dir}")
     else:
-        res = train_vae(data.train.obs, data.val.obs, dcfg, cfg.train, run / "stage_vae", resume, progress)
+        res = train_vae(data.train.obs, data.val.obs, dcfg, cfg.train, run / "stage_vae", resume, progress,
+                        previous=data.train.previous_obs_index())
         vae, vae_rate = res.vae, res.samples_per_s
     vae.eval()
     raw = vae.encode_frames(data.train.obs)  # encode every training frame once: stats + latent cache
@@ -61,7 +62,7 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
                          run / "stage_dynamics", resume, progress)
     t_dyn = time.perf_counter()
     model = DiffusionWorldModel(vae, dyn.denoiser, dyn.heads, dcfg.sampler, data.action_spec, meta=data.meta,
-                                value=dyn.value, history=dyn.history).eval()
+                                value=dyn.value, history=dyn.history, static_gate=dyn.static_gate).eval()
     summary = {
         "vae_params": sum(p.numel() for p in vae.parameters()),
         "denoiser_params": sum(p.numel() for p in dyn.denoiser.parameters()),

@@ -1,5 +1,6 @@
-"""Stage 2: train the denoiser (EDM loss with context noise augmentation) and the reward/termination
-heads on cached VAE latents, with an EMA of the denoiser, by the shared loop (`vidworld.train.loop`)."""
+"""Stage 2: train the denoiser (EDM loss with context noise augmentation), the reward/termination heads and
+the optional value head and static gate on cached VAE latents, with an EMA of the denoiser, by the shared
+loop (`vidworld.train.loop`)."""
 
 from __future__ import annotations
 
@@ -19,18 +20,23 @@ from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
 from vidworld.world_models.diffusion.heads import HeadsConfig, RewardTerminationHead, heads_loss
 from vidworld.world_models.diffusion.history import HistoryEncoder
+from vidworld.world_models.diffusion.static_gate import StaticGate, StaticGateConfig, static_gate_loss
 from vidworld.world_models.diffusion.value import ValueHead, discounted_returns
 
 
 class DynamicsModule(nn.Module):
-    """Denoiser + heads as one module, so one DDP wrapper and one optimizer cover both losses."""
+    """Denoiser + heads (+ value, history, static gate) as one module, so one DDP wrapper and one optimizer
+    cover every loss."""
 
     def __init__(self, denoiser: ActionDenoiser, heads: RewardTerminationHead, dcfg: DenoiserConfig, hcfg: HeadsConfig,
-                 value: ValueHead | None = None, value_weight: float = 0.0, history: HistoryEncoder | None = None):
+                 value: ValueHead | None = None, value_weight: float = 0.0,
+                 history: HistoryEncoder | None = None, static_gate: StaticGate | None = None,
+                 gcfg: StaticGateConfig | None = None):
         super().__init__()
         self.denoiser, self.heads, self.value, self.history = denoiser, heads, value, history
+        self.static_gate = static_gate
         self.value_weight = value_weight
-        self.dcfg, self.hcfg = dcfg, hcfg
+        self.dcfg, self.hcfg, self.gcfg = dcfg, hcfg, gcfg or StaticGateConfig()
         self.denoiser_config = denoiser.config  # predict_delta / delta_scale, readable through DDP too
 
     def forward(self, context: Tensor, actions: Tensor, target: Tensor, reward: Tensor, terminated: Tensor,
@@ -45,6 +51,10 @@ class DynamicsModule(nn.Module):
                           history=hist)
         h_loss, logs = heads_loss(self.heads, ctx, acts, target, reward, terminated, self.hcfg, history=hist)
         loss = d_loss + h_loss
+        if self.static_gate is not None:
+            g_loss, g_logs = static_gate_loss(self.static_gate, ctx, acts, target, self.gcfg, history=hist)
+            loss = loss + self.gcfg.loss_weight * g_loss
+            logs.update(g_logs)
         if self.value is not None and value_target is not None:
             # in units of the largest possible return 1/(1-discount) (rewards ~1): the value's gradients must
             # not dominate the shared gradient-norm clip of the denoiser
@@ -73,6 +83,7 @@ class DynamicsResult:
     value: ValueHead | None
     samples_per_s: float
     history: HistoryEncoder | None = None
+    static_gate: StaticGate | None = None
 
 
 def train_dynamics(
@@ -99,7 +110,9 @@ def train_dynamics(
         with torch.no_grad():  # start at the mean return rather than regress ~10s up from 0
             value.out.bias.fill_(float(returns.mean()))
     history = dcfg.build_history(latents.obs.shape[-1], num_actions, context_length)
-    module = DynamicsModule(denoiser, heads, dcfg.denoiser, dcfg.heads, value, vcfg.loss_weight, history)
+    static_gate = dcfg.build_static_gate(context_length, num_actions)
+    module = DynamicsModule(denoiser, heads, dcfg.denoiser, dcfg.heads, value, vcfg.loss_weight, history,
+                            static_gate, dcfg.static_gate)
     opt = adamw(module.parameters(), cfg.dynamics_lr, cfg.weight_decay)
     module, opt = acc.prepare(module, opt)
     ema = EMAModel(ema_parameters(acc.unwrap_model(module)), decay=cfg.ema_decay)
@@ -118,7 +131,8 @@ def train_dynamics(
         )
 
     stage = Stage("dynamics", cfg.dynamics_steps, cfg.dynamics_batch_size, cfg.dynamics_lr,
-                  postfix=(("denoise", "denoise", ".4f"), ("term", "term_bce", ".3f")))
+                  postfix=(("denoise", "denoise", ".4f"), ("term", "term_bce", ".3f"),
+                           ("static", "static_acc", ".3f")))
     res = train_loop(acc, module, opt, stage, cfg, batch_loss, resume=resume, progress=progress,
                      checkpointables=(ema,), after_step=lambda: ema.step(ema_parameters(acc.unwrap_model(module))))
     unwrapped: DynamicsModule = acc.unwrap_model(module)
@@ -126,8 +140,9 @@ def train_dynamics(
     ema.copy_to(ema_parameters(unwrapped))  # ship the EMA weights (the trained ones are in checkpoints)
     value_head = unwrapped.value.eval() if unwrapped.value is not None else None
     history_enc = unwrapped.history.eval() if unwrapped.history is not None else None
+    gate = unwrapped.static_gate.eval() if unwrapped.static_gate is not None else None
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
-                          samples_per_s=res.samples_per_s, history=history_enc)
+                          samples_per_s=res.samples_per_s, history=history_enc, static_gate=gate)
 
 
 def ema_parameters(module: DynamicsModule) -> list[nn.Parameter]:

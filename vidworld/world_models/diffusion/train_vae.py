@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vidworld.eval.moving import moving_mask
 from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.config import TrainConfig
 from vidworld.train.loop import Stage, train_loop
@@ -45,22 +46,37 @@ def train_vae(
     stage_dir: Path,
     resume: bool = False,
     progress: bool = True,
+    previous: torch.Tensor | None = None,
 ) -> VAEResult:
-    """frames / val_frames: uint8 [N, 3, H, W] in memory. Checkpoints go to stage_dir/checkpoints."""
+    """frames / val_frames: uint8 [N, 3, H, W] in memory. Checkpoints go to stage_dir/checkpoints.
+
+    previous: long [N], the index of each frame's predecessor in its episode (`Episodes.previous_obs_index`);
+    needed when `vae.moving_weight` > 0, to find the moving pixels of each training frame."""
     stage_dir.mkdir(parents=True, exist_ok=True)
     acc = make_accelerator(cfg, stage_dir, log_dir=stage_dir / "tb")
     torch.manual_seed(cfg.seed)
     vae = dcfg.build_vae(frame_size=frames.shape[-1])
     opt = adamw(vae.parameters(), cfg.vae_lr, cfg.weight_decay)
     vae, opt = acc.prepare(vae, opt)
-    kl_weight = dcfg.vae.kl_weight
+    kl_weight, moving_weight = dcfg.vae.kl_weight, dcfg.vae.moving_weight
+    if moving_weight > 0 and (previous is None or previous.shape != (len(frames),)):
+        raise ValueError(f"vae.moving_weight={moving_weight} needs each frame's predecessor index [N={len(frames)}] "
+                         f"(train_vae(previous=...)), got {None if previous is None else tuple(previous.shape)}")
 
     def batch_loss(gen: torch.Generator) -> tuple[torch.Tensor, dict]:
         idx = torch.randint(len(frames), (cfg.vae_batch_size,), generator=gen)
         x = frames_to_unit(frames[idx]).to(acc.device)
         recon, kl = vae(x)
         rec_loss = F.mse_loss(recon.float(), x)
-        return rec_loss + kl_weight * kl.float().mean(), {"rec_mse": rec_loss.detach()}
+        logs = {"rec_mse": rec_loss.detach()}
+        if moving_weight > 0:
+            se = (recon.float() - x).pow(2)  # [B, 3, H, W]
+            mask = moving_mask(frames[previous[idx]], frames[idx]).to(acc.device)  # [B, H, W]
+            weighted = ((1.0 + moving_weight * mask[:, None].float()) * se).mean()
+            moving = mask.sum().clamp_min(1)
+            logs["moving_mse"] = (se.mean(1) * mask).sum().detach() / moving
+            return weighted + kl_weight * kl.float().mean(), logs
+        return rec_loss + kl_weight * kl.float().mean(), logs
 
     stage = Stage("vae", cfg.vae_steps, cfg.vae_batch_size, cfg.vae_lr, postfix=(("mse", "rec_mse", ".5f"),))
     res = train_loop(acc, vae, opt, stage, cfg, batch_loss, resume=resume, progress=progress)

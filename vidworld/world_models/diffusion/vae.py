@@ -29,6 +29,10 @@ class VAEConfig:
     blocks_per_level: tuple[int, ...] = (0, 1, 1, 1)  # residual blocks per level (full resolution is costly)
     latent_channels: int = 4
     kl_weight: float = 1e-6
+    # Reconstruction loss weight of moving pixels: 1 + moving_weight on the moving region (eval/moving.py:
+    # pixels that changed since the frame before, 1-px dilated), 1 elsewhere. A 2x2 ball is 0.1% of a 64x64
+    # Atari frame; an unweighted MSE lets the VAE drop it for the static background (issue 14).
+    moving_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check_sizes(self, "block_out_channels")
@@ -38,6 +42,7 @@ class VAEConfig:
                              f"{list(self.block_out_channels)}, got {list(self.blocks_per_level)}")
         check_field(self, "latent_channels", ge=1)
         check_field(self, "kl_weight", ge=0)
+        check_field(self, "moving_weight", ge=0)
 
 
 class FrameVAE(ModelMixin, ConfigMixin):
