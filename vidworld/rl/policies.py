@@ -52,7 +52,10 @@ class ActorPolicy:
     episode number always gets the same noise, which makes a resumed online loop collect the same data)."""
 
     def __init__(self, model: WorldModel, agent, greedy: bool):
-        self.tracker, self.agent, self.greedy = ContextTracker(model), agent, greedy
+        # the actor reads features only: a model that can skip its pixel anchor (the diffusion model's VAE decode
+        # of every real frame, half of a decision's cost) does
+        view = getattr(model, "without_pixel_anchor", None)
+        self.tracker, self.agent, self.greedy = ContextTracker(view() if view else model), agent, greedy
         self.generator: torch.Generator | None = None
         self._last: int | None = None
 

@@ -134,6 +134,15 @@ class DiffusionWorldModel(nn.Module):
             self.value_head, self.history, self.static_gate,
         )
 
+    def without_pixel_anchor(self) -> DiffusionWorldModel:
+        """The same networks (shared) with anchor-relative decoding off: `init`/`observe` skip the VAE decode
+        of the newest real frame that only `decode` uses (half the cost of observing one frame at batch 1).
+        For consumers that never decode: the actor acting on `features` (rl/policies.py)."""
+        return DiffusionWorldModel(
+            self.vae, self.denoiser, self.heads, self.sampler_config, self.action_spec, self.meta, False,
+            self.value_head, self.history, self.static_gate,
+        )
+
     def _history(self, state: LatentState) -> Tensor | None:
         """[B, history_dim] summary of the state's whole memory, or None without a history encoder."""
         if self.history is None:
