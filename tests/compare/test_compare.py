@@ -64,3 +64,15 @@ def test_a_missing_pair_config_names_it(tmp_path):
     with pytest.raises(OSError, match="nope.yaml"):
         run_compare(_cfg(tmp_path / "c", "pairs=[{model: diffusion, consumer: cem, config: nope.yaml}]"),
                     quick=True, progress=False)
+
+
+def test_model_overrides_reach_only_that_kinds_pairs(tmp_path):
+    from vidworld.compare.run import pair_experiment
+
+    cfg = _cfg(tmp_path / "c", "quick.model_overrides={diffusion: [dream.agent_updates=7], rssm: [dream.agent_updates=9]}")
+    exp = pair_experiment(cfg, cfg.quick, cfg.pairs[0], 0, tmp_path / "c" / "quick", 0)
+    assert exp.dream.agent_updates == 7
+    untouched = pair_experiment(cfg, cfg.full, cfg.pairs[0], 0, tmp_path / "c" / "full", 0)
+    assert untouched.dream.agent_updates == 2  # configs/tiny/dream.yaml's own value
+    with pytest.raises(ConfigError, match="model_overrides"):
+        _cfg(tmp_path / "c", "quick.model_overrides={rssm: dream.agent_updates=9}")

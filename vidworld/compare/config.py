@@ -9,7 +9,8 @@ How budgets are matched (the README's comparison section says the same): every p
 REAL steps (the budget that matters in model-based RL) and the same evaluation protocol; the compute each pair
 spends is whatever its own config sets and is reported beside the return (wall minutes, imagined transitions
 spent), so "return per real step", "per wall-clock minute" and "per imagined transition" can all be read off
-the table. `profile.overrides` apply one change to every pair (e.g. fewer updates per iteration in `quick`).
+the table. `profile.overrides` apply one change to every pair (e.g. fewer updates per iteration in `quick`),
+`profile.model_overrides[kind]` one to every pair of that model kind.
 """
 
 from __future__ import annotations
@@ -81,9 +82,16 @@ class BudgetConfig:
     eval_every: int = 5_000
     eval_episodes: int = 10
     overrides: list[str] = field(default_factory=list)
+    # per model kind, applied after `overrides` (e.g. {rssm: [dream.model_updates=100]}: an RSSM update
+    # replays 16 x 32 frames, ~8x a diffusion update's cost; the quick profile matches wall time)
+    model_overrides: dict[str, list[str]] = field(default_factory=dict)
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
 
     def __post_init__(self) -> None:
+        for kind, extra in self.model_overrides.items():
+            if not isinstance(extra, list) or not all(isinstance(o, str) for o in extra):
+                raise FieldError("model_overrides", f"{kind!r} must map to a list of key=value strings, got {extra!r}",
+                                 "BudgetConfig")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise FieldError("seeds", f"must list distinct seeds >= 0, got {self.seeds}", "BudgetConfig")
         for name in ("real_steps", "eval_every", "eval_episodes"):
