@@ -76,3 +76,12 @@ def test_model_overrides_reach_only_that_kinds_pairs(tmp_path):
     assert untouched.dream.agent_updates == 2  # configs/tiny/dream.yaml's own value
     with pytest.raises(ConfigError, match="model_overrides"):
         _cfg(tmp_path / "c", "quick.model_overrides={rssm: dream.agent_updates=9}")
+
+
+def test_a_planner_pair_trains_no_actor_whatever_the_profile_overrides(tmp_path):
+    from vidworld.compare.run import pair_experiment
+
+    cfg = _cfg(tmp_path / "c", "quick.overrides=[dream.agent_updates=40]")
+    actor, cem = (pair_experiment(cfg, cfg.quick, p, 0, tmp_path / "c" / "quick", i) for i, p in enumerate(cfg.pairs))
+    assert actor.dream.agent_updates == 40 and actor.dream.acting == "actor"
+    assert cem.dream.agent_updates == 0 and cem.dream.acting == "planner" and cem.plan.planner == "cem"

@@ -44,7 +44,9 @@ def pair_experiment(cfg: CompareConfig, prof: BudgetConfig, pair: PairConfig, se
                     index: int) -> ExperimentConfig:
     """The pair's dream config with the comparison's budget, seed, evaluation protocol and run folder."""
     path = check_input_file(pair.config, f"pairs[{index}].config")
-    overrides = [*CONSUMERS[pair.consumer], *pair.overrides, *prof.overrides, *prof.model_overrides.get(pair.model, []),
+    # the consumer's own settings come last: a profile's `dream.agent_updates=40` must not make a planner pair
+    # train an actor it never acts with
+    overrides = [*pair.overrides, *prof.overrides, *prof.model_overrides.get(pair.model, []), *CONSUMERS[pair.consumer],
                  f"run_dir={root / pair.name / f'seed{seed}'}", f"dream.seed={seed}",
                  f"dream.real_steps={prof.real_steps}", f"dream.eval_every={prof.eval_every}",
                  f"dream.eval_episodes={prof.eval_episodes}", f"dream.eval_seed={EVAL_SEED}",
