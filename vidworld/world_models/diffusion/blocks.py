@@ -108,3 +108,38 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ActionConditionedTrunk:
+    """Mixin of the action-conditioned conv classifiers (the reward/termination heads, the static gate): K
+    action embeddings (+ a history vector) -> one conditioning vector; input channels -> conv_in -> ResBlocks
+    with AdaGN and Downsamples -> GroupNorm, SiLU, mean pool -> [B, channels[-1]]. The layers are attributes of
+    the module itself (action_emb, cond_mlp, conv_in, blocks, norm), so saved weights keep their names."""
+
+    def _build_trunk(self, in_channels: int, context_length: int, num_actions: int, action_dim: int,
+                     channels: tuple[int, ...], cond_dim: int, history_dim: int) -> None:
+        self.action_emb = action_embedding(num_actions, action_dim, cond_dim)
+        self.cond_mlp = nn.Sequential(nn.Linear(context_length * cond_dim + history_dim, cond_dim), nn.SiLU(),
+                                      nn.Linear(cond_dim, cond_dim))
+        ch = list(channels)
+        self.conv_in = nn.Conv2d(in_channels, ch[0], 3, padding=1)
+        layers: list[nn.Module] = []
+        for i, ci in enumerate(ch):
+            layers.append(ResBlock(ci, ci, cond_dim))
+            if i + 1 < len(ch):
+                layers.append(Downsample(ci, ch[i + 1]))
+        self.blocks = nn.ModuleList(layers)
+        self.norm = group_norm(ch[-1])
+
+    def _trunk(self, x: Tensor, actions: Tensor, history: Tensor | None, what: str) -> Tensor:
+        """x [B, in_channels, h, w], actions [B, K], history [B, history_dim] or None -> pooled [B, channels[-1]]."""
+        feats = self.action_emb(actions).flatten(1)
+        if self.config.history_dim:
+            if history is None:
+                raise ValueError(f"{what} conditioned on a history vector [B, {self.config.history_dim}]")
+            feats = torch.cat([feats, history.to(feats.dtype)], -1)
+        cond = self.cond_mlp(feats)
+        h = self.conv_in(x)
+        for m in self.blocks:
+            h = m(h, cond) if isinstance(m, ResBlock) else m(h)
+        return F.silu(self.norm(h)).mean(dim=(2, 3))

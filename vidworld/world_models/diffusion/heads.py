@@ -16,7 +16,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
 from vidworld.config import check_field, check_sizes
-from vidworld.world_models.diffusion.blocks import Downsample, ResBlock, action_embedding, group_norm
+from vidworld.world_models.diffusion.blocks import ActionConditionedTrunk
 
 
 @dataclass
@@ -35,7 +35,7 @@ class HeadsConfig:
         check_field(self, "reward_weight", ge=0)
 
 
-class RewardTerminationHead(ModelMixin, ConfigMixin):
+class RewardTerminationHead(ActionConditionedTrunk, ModelMixin, ConfigMixin):
     """forward(context [B,K,c,h,w], actions [B,K], next_latent [B,c,h,w]) -> (reward [B], term_logit [B])."""
 
     config_name = "heads_config.json"
@@ -53,35 +53,15 @@ class RewardTerminationHead(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         c, K = latent_channels, context_length
-        self.action_emb = action_embedding(num_actions, action_dim, cond_dim)
-        self.cond_mlp = nn.Sequential(nn.Linear(K * cond_dim + history_dim, cond_dim), nn.SiLU(),
-                                      nn.Linear(cond_dim, cond_dim))
-        ch = list(channels)
-        self.conv_in = nn.Conv2d(c * (K + 1), ch[0], 3, padding=1)
-        layers: list[nn.Module] = []
-        for i, ci in enumerate(ch):
-            layers.append(ResBlock(ci, ci, cond_dim))
-            if i + 1 < len(ch):
-                layers.append(Downsample(ci, ch[i + 1]))
-        self.blocks = nn.ModuleList(layers)
-        self.norm = group_norm(ch[-1])
-        self.out = nn.Sequential(nn.Linear(ch[-1], cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
+        self._build_trunk(c * (K + 1), K, num_actions, action_dim, channels, cond_dim, history_dim)
+        self.out = nn.Sequential(nn.Linear(channels[-1], cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
 
     def forward(self, context: Tensor, actions: Tensor, next_latent: Tensor, history: Tensor | None = None
                 ) -> tuple[Tensor, Tensor]:
         """history [B, history_dim] when built with history_dim > 0 (see history.py), else None."""
         B, K = context.shape[:2]
         assert next_latent.shape == (B, *context.shape[2:]), "next_latent must be [B, c, h, w] like the context"
-        feats = self.action_emb(actions).flatten(1)
-        if self.config.history_dim:
-            if history is None:
-                raise ValueError(f"these heads are conditioned on a history vector [B, {self.config.history_dim}]")
-            feats = torch.cat([feats, history.to(feats.dtype)], -1)
-        cond = self.cond_mlp(feats)
-        h = self.conv_in(torch.cat([context.flatten(1, 2), next_latent], dim=1))
-        for m in self.blocks:
-            h = m(h, cond) if isinstance(m, ResBlock) else m(h)
-        h = F.silu(self.norm(h)).mean(dim=(2, 3))
+        h = self._trunk(torch.cat([context.flatten(1, 2), next_latent], dim=1), actions, history, "these heads are")
         reward, term_logit = self.out(h).unbind(-1)
         return reward, term_logit
 

@@ -23,7 +23,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import Tensor, nn
 
 from vidworld.config import check_field, check_sizes
-from vidworld.world_models.diffusion.blocks import Downsample, ResBlock, action_embedding, group_norm
+from vidworld.world_models.diffusion.blocks import ActionConditionedTrunk
 
 UNCHANGED_ATOL = 1e-6
 
@@ -47,7 +47,7 @@ class StaticGateConfig:
         check_field(self, "pos_weight", gt=0)
 
 
-class StaticGate(ModelMixin, ConfigMixin):
+class StaticGate(ActionConditionedTrunk, ModelMixin, ConfigMixin):
     """forward(context [B,K,c,h,w], actions [B,K], history [B,history_dim] | None) -> logit [B] of
     "the next latent equals context[:, -1]".
 
@@ -73,19 +73,8 @@ class StaticGate(ModelMixin, ConfigMixin):
         if not 0 < threshold < 1:
             raise ValueError(f"static gate threshold must be in (0, 1), got {threshold}")
         c, K = latent_channels, context_length
-        self.action_emb = action_embedding(num_actions, action_dim, cond_dim)
-        self.cond_mlp = nn.Sequential(nn.Linear(K * cond_dim + history_dim, cond_dim), nn.SiLU(),
-                                      nn.Linear(cond_dim, cond_dim))
-        ch = list(channels)
-        self.conv_in = nn.Conv2d(c * K, ch[0], 3, padding=1)
-        layers: list[nn.Module] = []
-        for i, ci in enumerate(ch):
-            layers.append(ResBlock(ci, ci, cond_dim))
-            if i + 1 < len(ch):
-                layers.append(Downsample(ci, ch[i + 1]))
-        self.blocks = nn.ModuleList(layers)
-        self.norm = group_norm(ch[-1])
-        self.out = nn.Sequential(nn.Linear(ch[-1], cond_dim), nn.SiLU(), nn.Linear(cond_dim, 1))
+        self._build_trunk(c * K, K, num_actions, action_dim, channels, cond_dim, history_dim)
+        self.out = nn.Sequential(nn.Linear(channels[-1], cond_dim), nn.SiLU(), nn.Linear(cond_dim, 1))
         with torch.no_grad():  # an untrained gate says "changed" (p ~ 0.12): it falls back to the sampler
             self.out[-1].bias.fill_(-2.0)
 
@@ -93,17 +82,7 @@ class StaticGate(ModelMixin, ConfigMixin):
         B, K = context.shape[:2]
         assert K == self.config.context_length and actions.shape[:2] == (B, K), \
             f"static gate takes context [B, K={self.config.context_length}, c, h, w] and actions [B, K]"
-        feats = self.action_emb(actions).flatten(1)
-        if self.config.history_dim:
-            if history is None:
-                raise ValueError("this static gate is conditioned on a history vector "
-                                 f"[B, {self.config.history_dim}]")
-            feats = torch.cat([feats, history.to(feats.dtype)], -1)
-        cond = self.cond_mlp(feats)
-        h = self.conv_in(context.flatten(1, 2))
-        for m in self.blocks:
-            h = m(h, cond) if isinstance(m, ResBlock) else m(h)
-        h = F.silu(self.norm(h)).mean(dim=(2, 3))
+        h = self._trunk(context.flatten(1, 2), actions, history, "this static gate is")
         return self.out(h).squeeze(-1)
 
 
