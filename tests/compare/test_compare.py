@@ -33,6 +33,10 @@ def test_quick_comparison_end_to_end_and_reused_on_rerun(tmp_path):
     assert "| diffusion | cem |" in table and "Best return at the same real-step budget" in table
     snaps = saved[0]["snapshots"]  # the world model kept at each evaluation, scored on the held-out clips
     assert [s["real_steps"] for s in snaps] == [e["real_steps"] for e in saved[0]["curves"][0]]
+    # the last snapshot is the final model, scored once: its error is the fidelity's (same clips, horizon 3)
+    assert snaps[-1]["psnr"] == saved[0]["fidelity"]["psnr_curve"][2]
+    last = root / "diffusion+actor_critic" / "seed0" / "snapshots" / f"real_{snaps[-1]['real_steps']}"
+    assert not (last / "heldout_eval").exists()
     for name in ("return_vs_real_steps.png", "return_vs_wall.png", "fidelity/psnr_vs_horizon.png",
                  "error_vs_return.png"):
         assert (root / name).stat().st_size > 1000

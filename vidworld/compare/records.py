@@ -68,7 +68,7 @@ def pair_record(pair: PairConfig, exps: list[ExperimentConfig], summaries: list[
         decisions_per_s=_mean([f.get("decisions_per_s") for f in finals]), curves=curves)
     run = Path(exps[0].run_dir)
     record.fidelity = fidelity(run / "model", heldout, prof, root / "fidelity" / pair.name, progress, window_context)
-    record.snapshots = snapshot_errors(run, summaries[0], heldout, prof, window_context)
+    record.snapshots = snapshot_errors(run, summaries[0], heldout, prof, window_context, record.fidelity)
     return record
 
 
@@ -104,10 +104,13 @@ def fidelity(model_dir: Path, heldout: Path, prof: BudgetConfig, out: Path, prog
             "report": str(out)}
 
 
-def snapshot_errors(run: Path, summary: dict, heldout: Path, prof: BudgetConfig, window_context: int) -> list[dict]:
+def snapshot_errors(run: Path, summary: dict, heldout: Path, prof: BudgetConfig, window_context: int,
+                    final: dict | None = None) -> list[dict]:
     """Model error vs control return across a run: the world model saved at each evaluation
-    (run/snapshots/real_<n>, when the loop kept them), PSNR at horizon 15 on the held-out clips beside the
-    greedy return measured at that point. Empty when the run kept no snapshots or the model renders none."""
+    (run/snapshots/real_<n>, when the loop kept them), PSNR at horizon 15 on min(64, max_clips) held-out clips
+    beside the greedy return measured at that point. Empty when the run kept no snapshots or the model renders
+    none. The last snapshot is the run's final model: when `final` (its `fidelity`) was scored on the same
+    clips to the same horizon (the quick profile), its numbers are reused instead of scoring it twice."""
     from vidworld.eval.run import evaluate_world_model
     from vidworld.protocol import PixelDecoder
     from vidworld.world_models import load_world_model
@@ -119,13 +122,18 @@ def snapshot_errors(run: Path, summary: dict, heldout: Path, prof: BudgetConfig,
         n = int(snap.name[5:])
         if n not in by_steps or not (snap / "world_model.json").is_file():
             continue
-        model = load_world_model(snap)
-        if not isinstance(model, PixelDecoder):
-            return []
-        h = min(15, prof.fidelity.horizon)
-        rep = evaluate_world_model(model, str(heldout), _eval_cfg(prof, horizon=h, clips=64, ctrl=0),
-                                   snap / "heldout_eval", HELDOUT_VAL_FRACTION, 0, progress=False,
-                                   window_context=window_context)
+        h, clips = min(15, prof.fidelity.horizon), min(64, prof.fidelity.max_clips)
+        same_clips = final is not None and (prof.fidelity.horizon, prof.fidelity.max_clips) == (h, clips)
+        if same_clips and n == summary["real_steps"]:
+            curve = final["psnr_curve"]
+        else:
+            model = load_world_model(snap)
+            if not isinstance(model, PixelDecoder):
+                return []
+            rep = evaluate_world_model(model, str(heldout), _eval_cfg(prof, horizon=h, clips=clips, ctrl=0),
+                                       snap / "heldout_eval", HELDOUT_VAL_FRACTION, 0, progress=False,
+                                       window_context=window_context)
+            curve = list(rep.horizon.model_psnr)
         out.append({"real_steps": n, "return_mean": by_steps[n]["return_mean"], "psnr_horizon": h,
-                    "psnr": rep.horizon.model_psnr[h - 1], "mean_psnr": float(np.nanmean(rep.horizon.model_psnr))})
+                    "psnr": curve[h - 1], "mean_psnr": float(np.nanmean(curve))})
     return out
