@@ -129,19 +129,17 @@ class DiffusionWorldModel(nn.Module):
 
     def with_sampler(self, sampler: SamplerConfig) -> DiffusionWorldModel:
         """The same networks (shared, not copied) under other sampler settings, e.g. fewer steps to plan."""
-        return DiffusionWorldModel(
-            self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta, self.decode_relative,
-            self.value_head, self.history, self.static_gate,
-        )
+        return self._view(sampler, self.decode_relative)
 
     def without_pixel_anchor(self) -> DiffusionWorldModel:
         """The same networks (shared) with anchor-relative decoding off: `init`/`observe` skip the VAE decode
         of the newest real frame that only `decode` uses (half the cost of observing one frame at batch 1).
         For consumers that never decode: the actor acting on `features` (rl/policies.py)."""
-        return DiffusionWorldModel(
-            self.vae, self.denoiser, self.heads, self.sampler_config, self.action_spec, self.meta, False,
-            self.value_head, self.history, self.static_gate,
-        )
+        return self._view(self.sampler_config, False)
+
+    def _view(self, sampler: SamplerConfig, decode_relative: bool) -> DiffusionWorldModel:
+        return DiffusionWorldModel(self.vae, self.denoiser, self.heads, sampler, self.action_spec, self.meta,
+                                   decode_relative, self.value_head, self.history, self.static_gate)
 
     def _history(self, state: LatentState) -> Tensor | None:
         """[B, history_dim] summary of the state's whole memory, or None without a history encoder."""
