@@ -8,24 +8,20 @@
 
 One folder holds everything: `vae/`, `denoiser/`, `heads/`, optionally `value/`, `history/` and
 `static_gate/` (diffusers save_pretrained) and `world_model.json` (kind, format version, sampler, action
-space, provenance). Capabilities (see `vidworld.protocol`): PixelDecoder, ValuePredictor, LatentObserver,
-TeacherForcedHeads, Autoencoder.
+space, provenance; the format is `persistence.py`'s). Capabilities (see `vidworld.protocol`): PixelDecoder,
+ValuePredictor, LatentObserver, TeacherForcedHeads, Autoencoder.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from vidworld.atomic import atomic_folder
+from vidworld.world_models.diffusion.persistence import load_folder, save_folder
 from vidworld.world_models.diffusion.sampler import EDMSampler, SamplerConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, from_target
 from vidworld.world_models.diffusion.heads import RewardTerminationHead
@@ -34,11 +30,7 @@ from vidworld.world_models.diffusion.static_gate import StaticGate
 from vidworld.world_models.diffusion.vae import FrameVAE, frames_to_unit, unit_to_frames
 from vidworld.world_models.diffusion.value import ValueHead
 from vidworld.protocol import ActionSpec, StepOut
-from vidworld.world_models.folder import load_part, read_model_info
 
-KIND = "diffusion"
-FORMAT_VERSION = 2  # 1: kind "vidworld.DiffusionWorldModel" (same parts; loads unchanged)
-PARTS = ("vae", "denoiser", "heads")
 # What `features(state)` reads: the newest latents, flattened. Two frames carry velocity (one frame of
 # CartPole cannot tell which way the pole swings); more add little over the context the denoiser sees.
 FEATURE_FRAMES = 2
@@ -325,27 +317,10 @@ class DiffusionWorldModel(nn.Module):
         )
         return new_state, StepOut(latent=nxt, reward=reward, terminated=prob > 0.5, termination_prob=prob)
 
-    # --- persistence ----------------------------------------------------------------------------------
+    # --- persistence (vidworld.world_models.diffusion.persistence) -----------------------------------
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write the whole model to folder `path` atomically (a temp folder, then a rename)."""
-        with atomic_folder(path) as tmp:
-            for name in PARTS:
-                getattr(self, name).save_pretrained(tmp / name, safe_serialization=True)
-            if self.value_head is not None:
-                self.value_head.save_pretrained(tmp / "value", safe_serialization=True)
-            if self.history is not None:
-                self.history.save_pretrained(tmp / "history", safe_serialization=True)
-            if self.static_gate is not None:
-                self.static_gate.save_pretrained(tmp / "static_gate", safe_serialization=True)
-            info = {
-                "format_version": FORMAT_VERSION,
-                "kind": KIND,
-                "sampler": dataclasses.asdict(self.sampler_config),
-                "action_spec": dataclasses.asdict(self.action_spec),
-                "meta": self.meta,
-                "decode_relative": self.decode_relative,
-            }
-            (tmp / "world_model.json").write_text(json.dumps(info, indent=2))
+        save_folder(self, path)
 
     @classmethod
     def from_pretrained(
@@ -360,43 +335,9 @@ class DiffusionWorldModel(nn.Module):
         Load-time overrides: `sampler` replaces the saved sampler settings; `sampler_steps` (>= 1) changes
         only the number of denoiser calls per imagined step (e.g. 1 to plan faster, at a cost: a 1-step
         sampler returns the posterior mean and two samples of it barely differ)."""
-        path = Path(path)
-        info = read_model_info(path, KIND, FORMAT_VERSION)
-        missing = [p for p in PARTS if not (path / p).is_dir()]
-        if missing:
-            raise ValueError(f"world model folder {path} is missing part(s) {missing}; expected {list(PARTS)}")
-        parts = {
-            "vae": load_part(FrameVAE, path / "vae"),
-            "denoiser": load_part(ActionDenoiser, path / "denoiser"),
-            "heads": load_part(RewardTerminationHead, path / "heads"),
-        }
-        if (path / "value").is_dir():
-            parts["value"] = load_part(ValueHead, path / "value")
-        if (path / "history").is_dir():
-            parts["history"] = load_part(HistoryEncoder, path / "history")
-        if (path / "static_gate").is_dir():
-            parts["static_gate"] = load_part(StaticGate, path / "static_gate")
+        kwargs = load_folder(path, sampler=sampler, sampler_steps=sampler_steps)
         try:
-            spec = ActionSpec(**{**info["action_spec"], "shape": tuple(info["action_spec"].get("shape", ()))})
-            saved_sampler = SamplerConfig(**info["sampler"])
-        except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{path / 'world_model.json'}: missing or malformed 'action_spec'/'sampler' "
-                             f"({type(e).__name__}: {e}); expected the fields save_pretrained writes") from None
-        if spec.kind == "discrete" and spec.n != parts["denoiser"].config.num_actions:
-            raise ValueError(f"{path / 'world_model.json'}: action_spec.n {spec.n} but the networks take "
-                             f"{parts['denoiser'].config.num_actions} actions")
-        sampler = sampler or saved_sampler
-        if sampler_steps is not None:
-            if int(sampler_steps) < 1:
-                raise ValueError(f"sampler_steps must be >= 1, got {sampler_steps}")
-            sampler = dataclasses.replace(sampler, num_steps=int(sampler_steps))
-            if sampler.num_steps == 1:
-                warnings.warn("a 1-step sampler returns the denoiser's posterior mean: samples of the same "
-                              "future barely differ, so uncertainty-aware planning has nothing to measure; "
-                              "use >= 2 steps", stacklevel=2)
-        try:
-            model = cls(**parts, sampler=sampler, action_spec=spec, meta=info.get("meta", {}),
-                        decode_relative=info.get("decode_relative", True))
+            model = cls(**kwargs)
         except ValueError as e:
             raise ValueError(f"world model folder {path}: {e}") from None
         return model.to(device).eval()
