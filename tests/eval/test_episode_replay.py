@@ -61,6 +61,24 @@ def test_replay_reproduces_a_collected_episode_exactly(tmp_path, env):
         replay.close()
 
 
+def test_ale_replay_does_not_depend_on_what_the_env_did_before(tmp_path):
+    """Sticky actions repeat the PREVIOUS action, which the emulator snapshot does not hold: a replay must start
+    every episode as the collector's reset did (previous action NOOP), whatever the replaying env took last."""
+    env = PixelEnvConfig(BREAKOUT, frame_size=32, max_episode_steps=12)
+    store = _collect(tmp_path, env, steps=96, name="ale8")  # 8 episodes of 12 steps
+    replay = EpisodeReplay(env)
+    try:
+        for i in range(len(store)):
+            arrays, frames = store.arrays(i), _frames(store, i)
+            for prime in range(replay.num_actions):  # the env last took each action in turn
+                replay.env.unwrapped.step(prime)
+                point = BranchPoint(arrays.episode_start, arrays.actions[:0], frames[0], f"ep{i}")
+                replayed = replay([point], torch.from_numpy(arrays.actions[None]).long())
+                assert torch.equal(replayed[0], frames[1:]), f"episode {i} after action {prime}"
+    finally:
+        replay.close()
+
+
 def test_snapshot_of_another_env_kind_is_refused(tmp_path):
     store = _collect(tmp_path, PixelEnvConfig("MiniGrid-Empty-5x5-v0", frame_size=40), steps=5, name="mg")
     replay = EpisodeReplay(PixelEnvConfig(BREAKOUT, frame_size=32))

@@ -203,6 +203,10 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if hasattr(base, "ale") and tag == _ALE_TAG:
             import ale_py
 
+            # reset_game first: the state does not hold the sticky-action "previous action", which a reset sets
+            # to NOOP as the collector's reset did; without it, the first step after the restore could repeat
+            # whatever action the env took last (a replayed episode 1 of 12 Breakout episodes differed at frame 1)
+            base.ale.reset_game()
             base.ale.restoreState(ale_py.ALEState(payload))
         elif _is_minigrid(base) and tag == _NP_RANDOM_TAG:
             rng = np.random.Generator(np.random.PCG64())
