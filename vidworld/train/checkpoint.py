@@ -25,16 +25,19 @@ from vidworld.train.config import TrainConfig
 
 
 class TrainProgress:
-    """The optimizer step reached; saved with every checkpoint."""
+    """The optimizer step reached and the training-loop seconds spent to reach it (summed over resumes);
+    saved with every checkpoint. Checkpoints written before the time was kept load with seconds = nan."""
 
     def __init__(self) -> None:
         self.step = 0
+        self.seconds = 0.0
 
     def state_dict(self) -> dict:
-        return {"step": self.step}
+        return {"step": self.step, "seconds": self.seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.seconds = float(state.get("seconds", float("nan")))
 
 
 class GeneratorState:

@@ -16,6 +16,7 @@ checkpoint's step, so a killed-and-resumed run writes the same rows and weights 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from vidworld.atomic import remove_stale_temps
+from vidworld.atomic import atomic_write_text, remove_stale_temps
 from vidworld.train.checkpoint import (
     GeneratorState,
     TrainProgress,
@@ -58,6 +59,8 @@ class LoopResult:
     steps: int  # the step reached (== stage.steps)
     samples_per_s: float  # of the steps run in this call (nan if resumed at the end)
     resumed_from: int | None  # the checkpoint step resumed from, if any
+    seconds: float = 0.0  # spent in this call's steps (to its last checkpoint stamp)
+    total_seconds: float = 0.0  # to reach `steps`, summed over every call (work redone after a kill counts once)
 
 
 def train_loop(
@@ -93,7 +96,7 @@ def train_loop(
         acc.init_trackers(stage.name)
     bar = tqdm(total=stage.steps, initial=prog.step, desc=f"train {stage.name}",
                disable=not (progress and acc.is_main_process))
-    t0, n0 = time.perf_counter(), prog.step
+    t0, n0, base = time.perf_counter(), prog.step, prog.seconds
     while prog.step < stage.steps:
         set_lr(opt, lr_at(prog.step, stage.lr, cfg.warmup_steps, stage.steps, cfg.lr_schedule))
         with acc.accumulate(module):
@@ -118,11 +121,23 @@ def train_loop(
             if acc.is_main_process:
                 append_log(log_file, row)
         if prog.step % cfg.checkpoint_every == 0 or prog.step == stage.steps:
+            prog.seconds = base + time.perf_counter() - t0
             save_checkpoint(acc, prog.step, cfg.keep_checkpoints)
     bar.close()
     elapsed = time.perf_counter() - t0
     rate = (prog.step - n0) * stage.batch_size * acc.num_processes / elapsed if prog.step > n0 else float("nan")
+    if acc.is_main_process:  # read back by a later call that skips a finished stage (its time still counts)
+        atomic_write_text(stage_dir / "timing.json", json.dumps({"steps": prog.step, "seconds": prog.seconds}))
     acc.wait_for_everyone()
     for tracker in acc.trackers:  # not acc.end_training(): it also destroys the process group
         tracker.finish()
-    return LoopResult(steps=prog.step, samples_per_s=rate, resumed_from=resumed)
+    return LoopResult(steps=prog.step, samples_per_s=rate, resumed_from=resumed, seconds=prog.seconds - base,
+                      total_seconds=prog.seconds)
+
+
+def stage_seconds(stage_dir: str | Path) -> float:
+    """The training-loop seconds a finished stage took (its `timing.json`; nan if it has none)."""
+    try:
+        return float(json.loads((Path(stage_dir) / "timing.json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("nan")

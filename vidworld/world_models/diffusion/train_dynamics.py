@@ -84,6 +84,8 @@ class DynamicsResult:
     samples_per_s: float
     history: HistoryEncoder | None = None
     static_gate: StaticGate | None = None
+    seconds: float = 0.0  # training-loop time in this call
+    total_seconds: float = 0.0  # to reach the last step, summed over resumes
 
 
 def train_dynamics(
@@ -142,7 +144,8 @@ def train_dynamics(
     history_enc = unwrapped.history.eval() if unwrapped.history is not None else None
     gate = unwrapped.static_gate.eval() if unwrapped.static_gate is not None else None
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
-                          samples_per_s=res.samples_per_s, history=history_enc, static_gate=gate)
+                          samples_per_s=res.samples_per_s, history=history_enc, static_gate=gate,
+                          seconds=res.seconds, total_seconds=res.total_seconds)
 
 
 def ema_parameters(module: DynamicsModule) -> list[nn.Parameter]:

@@ -23,6 +23,8 @@ class VAEResult:
     vae: FrameVAE
     val_psnr: float  # dB, posterior-mean reconstructions of held-out frames
     samples_per_s: float
+    seconds: float = 0.0  # training-loop time in this call
+    total_seconds: float = 0.0  # to reach the last step, summed over resumes
 
 
 @torch.no_grad()
@@ -83,4 +85,5 @@ def train_vae(
     model: FrameVAE = acc.unwrap_model(vae)
     model.eval()
     psnr = reconstruction_psnr(model, val_frames) if len(val_frames) else float("nan")
-    return VAEResult(vae=model, val_psnr=psnr, samples_per_s=res.samples_per_s)
+    return VAEResult(vae=model, val_psnr=psnr, samples_per_s=res.samples_per_s, seconds=res.seconds,
+                     total_seconds=res.total_seconds)

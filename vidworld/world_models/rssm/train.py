@@ -138,7 +138,8 @@ def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True
     networks = trained.networks
     summary = {"rssm_params": sum(p.numel() for p in networks.parameters()),
                "rssm_train_frames_per_s": res.samples_per_s,
-               "rssm_minutes": (time.perf_counter() - t_start) / 60}
+               # the loop's time summed over resumes, plus this call's time outside it
+               "rssm_minutes": (time.perf_counter() - t_start - res.seconds + res.total_seconds) / 60}
     if data.val.num_frames >= rcfg.seq_len:
         val_sampler = SequenceSampler(data.val, rcfg.seq_len, val_returns)
         val = validation_loss(trained, val_sampler, rcfg.batch_size, seed=tcfg.seed)
