@@ -1,5 +1,5 @@
 """The training loop's time survives resumes: a resumed run reports what the whole training took, not only
-the part after the restart (a fidelity table built from `train_summary.json` read 11 minutes for a 46-minute
+the part after the restart (a fidelity table built from `train_summary.json` read 12.8 minutes for a ~46-minute
 training that a session end had cut)."""
 
 import shutil

@@ -135,6 +135,19 @@ def train_loop(
                       total_seconds=prog.seconds)
 
 
+def finished_stage(stage_dir: str | Path) -> LoopResult:
+    """The result of a stage finished by an earlier call and skipped now: nothing ran in this call, the total is
+    what its `timing.json` recorded (nan if none)."""
+    return LoopResult(steps=-1, samples_per_s=float("nan"), resumed_from=None, seconds=0.0,
+                      total_seconds=stage_seconds(stage_dir))
+
+
+def stage_minutes(call_seconds: float, loop: LoopResult) -> float:
+    """A stage's minutes from scratch: this call's time for it, with the loop's part replaced by the loop's
+    total over every call (the work outside the loop, e.g. encoding or saving, counts as this call did it)."""
+    return (call_seconds - loop.seconds + loop.total_seconds) / 60
+
+
 def stage_seconds(stage_dir: str | Path) -> float:
     """The training-loop seconds a finished stage took (its `timing.json`; nan if it has none)."""
     try:

@@ -17,7 +17,7 @@ from accelerate import PartialState
 
 from vidworld.atomic import atomic_folder, remove_stale_temps
 from vidworld.train.data import TrainData, TrainedModel
-from vidworld.train.loop import stage_seconds
+from vidworld.train.loop import finished_stage, stage_minutes
 from vidworld.world_models.folder import load_part
 from vidworld.world_models.diffusion.model import DiffusionWorldModel
 from vidworld.world_models.diffusion.train_dynamics import train_dynamics
@@ -39,12 +39,12 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
     vae_done = resume and (vae_dir / "vae_config.json").is_file()
     if vae_done:
         vae = load_part(FrameVAE, vae_dir)
-        vae_rate, vae_loop = float("nan"), (0.0, stage_seconds(run / "stage_vae"))
+        vae_rate, vae_loop = float("nan"), finished_stage(run / "stage_vae")
         state.print(f"[vae] loaded finished stage from {vae_dir}")
     else:
         res = train_vae(data.train.obs, data.val.obs, dcfg, cfg.train, run / "stage_vae", resume, progress,
                         previous=data.train.previous_obs_index())
-        vae, vae_rate, vae_loop = res.vae, res.samples_per_s, (res.seconds, res.total_seconds)
+        vae, vae_rate, vae_loop = res.vae, res.samples_per_s, res.loop
     vae.eval()
     raw = vae.encode_frames(data.train.obs)  # encode every training frame once: stats + latent cache
     if not vae_done:
@@ -72,14 +72,9 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
         "vae_val_psnr_db": vae_psnr,
         "vae_train_samples_per_s": vae_rate,
         "dynamics_train_samples_per_s": dyn.samples_per_s,
-        # minutes to train each stage from scratch: the loop's time summed over resumes (a stage loaded
-        # finished counts what it took then) plus this call's work outside the loop (encoding, stats, saving)
-        "vae_minutes": _minutes(t_vae - t_start, *vae_loop),
-        "dynamics_minutes": _minutes(t_dyn - t_vae, dyn.seconds, dyn.total_seconds),
+        # minutes to train each stage from scratch, summed over resumes (a stage loaded finished counts what
+        # its loop took then)
+        "vae_minutes": stage_minutes(t_vae - t_start, vae_loop),
+        "dynamics_minutes": stage_minutes(t_dyn - t_vae, dyn.loop),
     }
     return TrainedModel(model=model, summary=summary)
-
-
-def _minutes(call_seconds: float, loop_seconds: float, loop_total_seconds: float) -> float:
-    """This call's stage time with its loop part replaced by the loop's total over resumes."""
-    return (call_seconds - loop_seconds + loop_total_seconds) / 60

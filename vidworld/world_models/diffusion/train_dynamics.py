@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.config import TrainConfig
 from vidworld.train.episodes import Episodes, WindowSampler
-from vidworld.train.loop import Stage, train_loop
+from vidworld.train.loop import LoopResult, Stage, train_loop
 from vidworld.train.optim import adamw
 from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.diffusion.denoiser import ActionDenoiser, DenoiserConfig, edm_loss, to_target
@@ -84,8 +84,7 @@ class DynamicsResult:
     samples_per_s: float
     history: HistoryEncoder | None = None
     static_gate: StaticGate | None = None
-    seconds: float = 0.0  # training-loop time in this call
-    total_seconds: float = 0.0  # to reach the last step, summed over resumes
+    loop: LoopResult | None = None  # the training loop's steps and time (this call, and summed over resumes)
 
 
 def train_dynamics(
@@ -145,7 +144,7 @@ def train_dynamics(
     gate = unwrapped.static_gate.eval() if unwrapped.static_gate is not None else None
     return DynamicsResult(denoiser=final_denoiser.eval(), heads=unwrapped.heads.eval(), value=value_head,
                           samples_per_s=res.samples_per_s, history=history_enc, static_gate=gate,
-                          seconds=res.seconds, total_seconds=res.total_seconds)
+                          loop=res)
 
 
 def ema_parameters(module: DynamicsModule) -> list[nn.Parameter]:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from vidworld.eval.moving import moving_mask
 from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.config import TrainConfig
-from vidworld.train.loop import Stage, train_loop
+from vidworld.train.loop import LoopResult, Stage, train_loop
 from vidworld.train.optim import adamw
 from vidworld.world_models.diffusion.config import DiffusionConfig
 from vidworld.world_models.diffusion.vae import FrameVAE, frames_to_unit
@@ -23,8 +23,7 @@ class VAEResult:
     vae: FrameVAE
     val_psnr: float  # dB, posterior-mean reconstructions of held-out frames
     samples_per_s: float
-    seconds: float = 0.0  # training-loop time in this call
-    total_seconds: float = 0.0  # to reach the last step, summed over resumes
+    loop: LoopResult | None = None  # the training loop's steps and time (this call, and summed over resumes)
 
 
 @torch.no_grad()
@@ -85,5 +84,4 @@ def train_vae(
     model: FrameVAE = acc.unwrap_model(vae)
     model.eval()
     psnr = reconstruction_psnr(model, val_frames) if len(val_frames) else float("nan")
-    return VAEResult(vae=model, val_psnr=psnr, samples_per_s=res.samples_per_s, seconds=res.seconds,
-                     total_seconds=res.total_seconds)
+    return VAEResult(vae=model, val_psnr=psnr, samples_per_s=res.samples_per_s, loop=res)

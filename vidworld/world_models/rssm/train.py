@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from vidworld.train.checkpoint import make_accelerator
 from vidworld.train.data import TrainData, TrainedModel
 from vidworld.train.episodes import Episodes
-from vidworld.train.loop import LoopResult, Stage, train_loop
+from vidworld.train.loop import LoopResult, Stage, stage_minutes, train_loop
 from vidworld.train.optim import adamw
 from vidworld.world_models.diffusion.value import discounted_returns
 from vidworld.world_models.rssm.config import RSSMConfig
@@ -138,8 +138,7 @@ def train_rssm(cfg, data: TrainData, resume: bool = False, progress: bool = True
     networks = trained.networks
     summary = {"rssm_params": sum(p.numel() for p in networks.parameters()),
                "rssm_train_frames_per_s": res.samples_per_s,
-               # the loop's time summed over resumes, plus this call's time outside it
-               "rssm_minutes": (time.perf_counter() - t_start - res.seconds + res.total_seconds) / 60}
+               "rssm_minutes": stage_minutes(time.perf_counter() - t_start, res)}  # summed over resumes
     if data.val.num_frames >= rcfg.seq_len:
         val_sampler = SequenceSampler(data.val, rcfg.seq_len, val_returns)
         val = validation_loss(trained, val_sampler, rcfg.batch_size, seed=tcfg.seed)
