@@ -26,6 +26,7 @@ from pathlib import Path
 from vidworld.atomic import atomic_write_text
 from vidworld.eval.run import evaluate_world_model
 from vidworld.experiment import load_experiment
+from vidworld.precision import PRECISIONS
 from vidworld.train.run import train_world_model
 from vidworld.world_models import load_world_model
 
@@ -43,17 +44,29 @@ def _beats(model: list[float] | None, base: list[float] | None) -> bool:
     return bool(pairs) and all(m > b for m, b in pairs)
 
 
-def run_experiment(config: Path, name: str, heldout: str, overrides: list[str], horizon: int) -> dict:
+def variant_suffix(sampler_steps: int | None, precision: str) -> str:
+    """Row/eval-folder suffix of a scoring variant of a trained model ("" for the model as trained, fp32)."""
+    return (f"@sampler{sampler_steps}" if sampler_steps is not None else "") + \
+        (f"@{precision}" if precision != "fp32" else "")
+
+
+def run_experiment(config: Path, name: str, heldout: str, overrides: list[str], horizon: int,
+                   sampler_steps: int | None = None, precision: str = "fp32") -> dict:
     out = ROOT / "runs" / "fidelity" / config.stem / name
     cfg = load_experiment(config, [f"run_dir={out}", *overrides])
     trained = train_world_model(cfg, resume=(out / "config.yaml").exists())
     summary = trained.summary
-    model = load_world_model(str(trained.model_dir))
-    report = evaluate_world_model(model, heldout, dataclasses.replace(cfg.eval, horizon=horizon), out / "eval",
-                                  val_fraction=0.9, split_seed=cfg.data.split_seed)
+    loaded = {} if sampler_steps is None else {"sampler_steps": sampler_steps}
+    model = load_world_model(str(trained.model_dir), **loaded)
+    suffix = variant_suffix(sampler_steps, precision)
+    eval_dir = out / ("eval" + suffix.replace("@", "_"))
+    scoring = dataclasses.replace(cfg.eval, horizon=horizon, precision=precision)
+    report = evaluate_world_model(model, heldout, scoring, eval_dir, val_fraction=0.9, split_seed=cfg.data.split_seed)
     h = report.horizon
+    scored = ([f"sampler_steps={sampler_steps}"] if sampler_steps is not None else []) + \
+        ([f"precision={report.precision}"] if precision != "fp32" else [])
     return {
-        "overrides": overrides,
+        "overrides": overrides + ([f"(scored with {' '.join(scored)})"] if scored else []),
         "horizon": h.horizon,
         "n_clips": h.n_clips,
         "psnr": {"model": _at(h.model_psnr), "copy_last": _at(h.copy_last_psnr)},
@@ -109,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="row name (and run folder) of this experiment")
     p.add_argument("--heldout", help="separately collected dataset of the same env to score on")
     p.add_argument("--horizon", type=int, default=50)
+    p.add_argument("--sampler-steps", type=int, help="score the trained model with this many sampler steps "
+                   "(a load-time override; row `<name>@sampler<N>`, scores in <run>/eval_sampler<N>)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="score (and time) the trained model in this arithmetic, as the planners run it "
+                        "(row `<name>@bf16`)")
     p.add_argument("--table", action="store_true", help="only print the table of the rows stored so far")
     args = p.parse_intermixed_args(argv)
     folder = ROOT / "runs" / "fidelity" / args.config.stem
@@ -120,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.heldout, "manifest.json").is_file():
             p.error(f"--heldout {args.heldout}: not a dataset folder (no manifest.json); collect one with "
                     f"`vidworld collect --env <id> --seed 1000 --out {args.heldout}`")
-        results[args.name] = run_experiment(args.config, args.name, args.heldout, args.overrides, args.horizon)
+        if args.sampler_steps is not None and args.sampler_steps < 1:
+            p.error(f"--sampler-steps must be >= 1, got {args.sampler_steps}")
+        row = args.name + variant_suffix(args.sampler_steps, args.precision)
+        results[row] = run_experiment(args.config, args.name, args.heldout, args.overrides, args.horizon,
+                                      args.sampler_steps, args.precision)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(store, json.dumps(results, indent=2))
         atomic_write_text(folder / "results.md", table(results) + "\n")

@@ -111,8 +111,9 @@ def ssim_map(pred: Tensor, target: Tensor, centred: bool = False) -> Tensor:
     pc, tc = p - mp, t - mt
     stats = torch.cat([pc, tc, pc * pc, tc * tc, pc * tc], dim=1)  # [N, 5c, H, W]
     n = stats.shape[1]
-    stats = F.conv2d(stats, g1.view(1, 1, size, 1).expand(n, 1, size, 1), groups=n)
-    stats = F.conv2d(stats, g1.view(1, 1, 1, size).expand(n, 1, 1, size), groups=n)
+    with torch.autocast(device_type=stats.device.type, enabled=False):  # a model scored under bf16 autocast
+        stats = F.conv2d(stats, g1.view(1, 1, size, 1).expand(n, 1, size, 1), groups=n)  # keeps fp32 metrics
+        stats = F.conv2d(stats, g1.view(1, 1, 1, size).expand(n, 1, 1, size), groups=n)
     mu_pc, mu_tc, e_pp, e_tt, e_pt = stats.split(c, dim=1)
     var_p = (e_pp - mu_pc**2).clamp_min(0)
     var_t = (e_tt - mu_tc**2).clamp_min(0)

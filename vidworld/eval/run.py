@@ -46,6 +46,7 @@ from vidworld.eval.speed import ImaginationSpeed, imagination_speed
 from vidworld.eval.replay import StateReplay, supports_replay
 from vidworld.eval.report import horizon_table, plot_psnr_vs_horizon, side_by_side_video, write_json
 from vidworld.paths import check_input_dir, check_output_dir
+from vidworld.precision import PRECISIONS, inference_autocast
 from vidworld.protocol import WorldModel
 from vidworld.world_models.compat import check_dataset
 
@@ -58,6 +59,7 @@ class EvalReport:
     out_dir: Path
     speed: ImaginationSpeed | None = None
     controllability_unavailable: str | None = None  # why controllability is None
+    precision: str = "fp32"  # the networks' arithmetic while scored (EvalConfig.precision, resolved)
 
     def summary(self) -> dict:
         h = self.horizon
@@ -70,6 +72,7 @@ class EvalReport:
             "imagination": asdict(self.speed) if self.speed else None,
             "moving_region": moving_summary(h),
             "controllability_unavailable": self.controllability_unavailable,
+            "precision": self.precision,
         }
 
 
@@ -144,28 +147,30 @@ def evaluate_world_model(
     collate = _collate if W == K else (lambda items: newest_context(_collate(items), W - K))
     subset = Subset(clips, _spread(len(clips), cfg.max_clips))
     loader = DataLoader(subset, batch_size=cfg.batch_size, collate_fn=collate)
-    horizon = evaluate_horizon(model, tqdm(loader, desc="eval horizon", disable=not progress), K, H, generator=g)
+    with inference_autocast(model.device, cfg.precision) as precision:  # every network call of the scoring
+        horizon = evaluate_horizon(model, tqdm(loader, desc="eval horizon", disable=not progress), K, H, generator=g)
 
-    # Heads: every transition of the val split (terminal ones are rare; see evaluate_heads).
-    windows = SegmentDataset(data_path, W, 1, split="val", val_fraction=val_fraction, split_seed=split_seed)
-    wl = DataLoader(windows, batch_size=256, collate_fn=collate)
-    heads = evaluate_heads(model, tqdm(wl, desc="eval heads", disable=not progress), K, generator=g)
-    speed = imagination_speed(model, next(iter(loader)))
+        # Heads: every transition of the val split (terminal ones are rare; see evaluate_heads).
+        windows = SegmentDataset(data_path, W, 1, split="val", val_fraction=val_fraction, split_seed=split_seed)
+        wl = DataLoader(windows, batch_size=256, collate_fn=collate)
+        heads = evaluate_heads(model, tqdm(wl, desc="eval heads", disable=not progress), K, generator=g)
+        speed = imagination_speed(model, next(iter(loader)))
 
-    # Side-by-side video of a few clips.
-    batch = collate([clips[i] for i in _spread(len(clips), cfg.video_clips)])
-    imagined = open_loop_rollout(model, batch["frames"], batch["actions"], K, H, generator=g)
-    gt = batch["frames"][:, K : K + H]
-    for suffix in (".mp4", ".gif"):
-        side_by_side_video(gt, imagined, out_dir / f"rollouts{suffix}", fps=int(clips.store.manifest.get("fps", 10)))
+        # Side-by-side video of a few clips.
+        batch = collate([clips[i] for i in _spread(len(clips), cfg.video_clips)])
+        imagined = open_loop_rollout(model, batch["frames"], batch["actions"], K, H, generator=g)
+        gt = batch["frames"][:, K : K + H]
+        fps = int(clips.store.manifest.get("fps", 10))
+        for suffix in (".mp4", ".gif"):
+            side_by_side_video(gt, imagined, out_dir / f"rollouts{suffix}", fps=fps)
 
-    env_id = clips.store.manifest.get("env_id") or ""
-    ctrl = why_not = None
-    try:
-        ctrl = _controllability(model, clips, cfg, env_cfg, g, W - K)
-    except ControllabilityUnavailable as e:
-        why_not = str(e)
-    report = EvalReport(horizon, heads, ctrl, out_dir, speed, why_not)
+        env_id = clips.store.manifest.get("env_id") or ""
+        ctrl = why_not = None
+        try:
+            ctrl = _controllability(model, clips, cfg, env_cfg, g, W - K)
+        except ControllabilityUnavailable as e:
+            why_not = str(e)
+    report = EvalReport(horizon, heads, ctrl, out_dir, speed, why_not, precision)
     (out_dir / "horizon.md").write_text(horizon_table(horizon) + "\n")
     write_json(horizon, out_dir / "horizon.json")
     plot_psnr_vs_horizon(horizon, out_dir / "psnr_vs_horizon.png", title=f"{env_id}: open-loop PSNR vs horizon")
@@ -266,6 +271,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=int, default=EvalConfig.horizon)
     p.add_argument("--max-clips", type=int, default=EvalConfig.max_clips)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=PRECISIONS, default=EvalConfig.precision,
+                   help="the networks' arithmetic while scored: fp32, or auto/bf16 as the planners and the "
+                        "actor-critic run the model (bf16 where the CPU/GPU has it natively)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help="share of --data's episodes scored (its hash split, as in training; default: the first "
                         "model's own val_fraction, so episodes it trained on are never scored). A separately "
@@ -294,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or first.meta.get("dataset")
     if not data:
         raise ValueError(f"{paths[0]}: the model does not record its dataset; pass --data")
-    cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed)
+    cfg = EvalConfig(horizon=args.horizon, max_clips=args.max_clips, seed=args.seed, precision=args.precision)
     if len(models) > 1:  # every model against the data before any is evaluated (each takes minutes)
         store = EpisodeStore.open(data, skip_corrupt=True)
         for path, m in zip(paths, models):
