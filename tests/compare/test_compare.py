@@ -16,7 +16,7 @@ def _cfg(run, *extra):
 
 
 def test_quick_comparison_end_to_end_and_reused_on_rerun(tmp_path):
-    cfg = _cfg(tmp_path / "c")
+    cfg = _cfg(tmp_path / "c", "quick.eval_every=50")  # evaluations (and model snapshots) at 100 and 150
     records = run_compare(cfg, quick=True, progress=False)
     root = tmp_path / "c" / "quick"
     assert [(r["model"], r["consumer"]) for r in records] == [("diffusion", "actor_critic"), ("diffusion", "cem")]
@@ -35,8 +35,12 @@ def test_quick_comparison_end_to_end_and_reused_on_rerun(tmp_path):
     assert [s["real_steps"] for s in snaps] == [e["real_steps"] for e in saved[0]["curves"][0]]
     # the last snapshot is the final model, scored once: its error is the fidelity's (same clips, horizon 3)
     assert snaps[-1]["psnr"] == saved[0]["fidelity"]["psnr_curve"][2]
-    last = root / "diffusion+actor_critic" / "seed0" / "snapshots" / f"real_{snaps[-1]['real_steps']}"
-    assert not (last / "heldout_eval").exists()
+    kept = root / "diffusion+actor_critic" / "seed0" / "snapshots"
+    assert not (kept / f"real_{snaps[-1]['real_steps']}" / "heldout_horizon.json").exists()
+    assert len(snaps) >= 2
+    for s in snaps[:-1]:  # the earlier ones: their horizon curve only, the number in the record
+        curve = json.loads((kept / f"real_{s['real_steps']}" / "heldout_horizon.json").read_text())
+        assert curve["model_psnr"][2] == s["psnr"]
     for name in ("return_vs_real_steps.png", "return_vs_wall.png", "fidelity/psnr_vs_horizon.png",
                  "error_vs_return.png"):
         assert (root / name).stat().st_size > 1000

@@ -110,8 +110,10 @@ def snapshot_errors(run: Path, summary: dict, heldout: Path, prof: BudgetConfig,
     (run/snapshots/real_<n>, when the loop kept them), PSNR at horizon 15 on min(64, max_clips) held-out clips
     beside the greedy return measured at that point. Empty when the run kept no snapshots or the model renders
     none. The last snapshot is the run's final model: when `final` (its `fidelity`) was scored on the same
-    clips to the same horizon (the quick profile), its numbers are reused instead of scoring it twice."""
-    from vidworld.eval.run import evaluate_world_model
+    clips to the same horizon (the quick profile), its numbers are reused instead of scoring it twice. Each
+    snapshot scored here keeps its curve in real_<n>/heldout_horizon.json."""
+    from vidworld.eval.report import write_json
+    from vidworld.eval.run import score_horizon
     from vidworld.protocol import PixelDecoder
     from vidworld.world_models import load_world_model
 
@@ -130,10 +132,11 @@ def snapshot_errors(run: Path, summary: dict, heldout: Path, prof: BudgetConfig,
             model = load_world_model(snap)
             if not isinstance(model, PixelDecoder):
                 return []
-            rep = evaluate_world_model(model, str(heldout), _eval_cfg(prof, horizon=h, clips=clips, ctrl=0),
-                                       snap / "heldout_eval", HELDOUT_VAL_FRACTION, 0, progress=False,
-                                       window_context=window_context)
-            curve = list(rep.horizon.model_psnr)
+            # the horizon curve only: heads, speed, video and controllability are the final model's business
+            scored = score_horizon(model, str(heldout), _eval_cfg(prof, horizon=h, clips=clips, ctrl=0),
+                                   HELDOUT_VAL_FRACTION, 0, window_context=window_context)
+            write_json(scored, snap / "heldout_horizon.json")
+            curve = list(scored.model_psnr)
         out.append({"real_steps": n, "return_mean": by_steps[n]["return_mean"], "psnr_horizon": h,
                     "psnr": curve[h - 1], "mean_psnr": float(np.nanmean(curve))})
     return out

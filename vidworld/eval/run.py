@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -114,6 +115,33 @@ def newest_context(batch: dict, offset: int) -> dict:
     return {k: v[:, offset:] for k, v in batch.items()}
 
 
+def _heldout_clips(model: WorldModel, data_path: str, cfg: EvalConfig, val_fraction: float, split_seed: int,
+                   window_context: int) -> tuple[SegmentDataset, Callable, DataLoader]:
+    """The held-out windows (context `window_context` + cfg.horizon frames), their collate (cutting a longer
+    window to the model's K) and a loader of cfg.max_clips of them spread over the split."""
+    K, H, W = model.context_length, cfg.horizon, window_context
+    if W < K:
+        raise ValueError(f"window_context {W} is shorter than the model's context_length {K}")
+    clips = SegmentDataset(data_path, W, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
+    check_dataset(model, clips.store)
+    if len(clips) == 0:
+        raise ValueError(f"{data_path}: no held-out window of {W + H} frames; collect longer/more episodes")
+    collate = _collate if W == K else (lambda items: newest_context(_collate(items), W - K))
+    subset = Subset(clips, _spread(len(clips), cfg.max_clips))
+    return clips, collate, DataLoader(subset, batch_size=cfg.batch_size, collate_fn=collate)
+
+
+def score_horizon(model: WorldModel, data_path: str, cfg: EvalConfig, val_fraction: float = 0.1,
+                  split_seed: int = 0, window_context: int | None = None) -> HorizonResult:
+    """Only the open-loop PSNR/SSIM-vs-horizon part of `evaluate_world_model` (same clips, same generator, same
+    numbers), without heads, speed, video, controllability or files: for scoring many checkpoints of a run."""
+    _, _, loader = _heldout_clips(model, data_path, cfg, val_fraction, split_seed,
+                                  window_context or model.context_length)
+    g = torch.Generator(device=model.device).manual_seed(cfg.seed)
+    with inference_autocast(model.device, cfg.precision):
+        return evaluate_horizon(model, loader, model.context_length, cfg.horizon, generator=g)
+
+
 def evaluate_world_model(
     model: WorldModel,
     data_path: str,
@@ -133,20 +161,12 @@ def evaluate_world_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     K, H = model.context_length, cfg.horizon
     W = window_context or K
-    if W < K:
-        raise ValueError(f"window_context {W} is shorter than the model's context_length {K}")
-    g = torch.Generator(device=model.device).manual_seed(cfg.seed)
-    clips = SegmentDataset(data_path, W, H, split="val", val_fraction=val_fraction, split_seed=split_seed)
-    check_dataset(model, clips.store)
+    clips, collate, loader = _heldout_clips(model, data_path, cfg, val_fraction, split_seed, W)
     data_env = clips.store.manifest.get("env_id")
     if env_cfg is not None and data_env and env_cfg.id != data_env:  # the demo passes its collect.env
         raise ValueError(f"dataset {data_path} holds {data_env} episodes, but the real env given to replay them "
                          f"is {env_cfg.id}")
-    if len(clips) == 0:
-        raise ValueError(f"{data_path}: no held-out window of {W + H} frames; collect longer/more episodes")
-    collate = _collate if W == K else (lambda items: newest_context(_collate(items), W - K))
-    subset = Subset(clips, _spread(len(clips), cfg.max_clips))
-    loader = DataLoader(subset, batch_size=cfg.batch_size, collate_fn=collate)
+    g = torch.Generator(device=model.device).manual_seed(cfg.seed)
     with inference_autocast(model.device, cfg.precision) as precision:  # every network call of the scoring
         horizon = evaluate_horizon(model, tqdm(loader, desc="eval horizon", disable=not progress), K, H, generator=g)
 
