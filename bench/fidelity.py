@@ -26,7 +26,7 @@ from pathlib import Path
 from vidworld.atomic import atomic_write_text
 from vidworld.eval.run import evaluate_world_model
 from vidworld.experiment import load_experiment
-from vidworld.precision import PRECISIONS
+from vidworld.precision import PRECISIONS, resolve_precision
 from vidworld.train.run import train_world_model
 from vidworld.world_models import load_world_model
 
@@ -64,7 +64,7 @@ def run_experiment(config: Path, name: str, heldout: str, overrides: list[str], 
     report = evaluate_world_model(model, heldout, scoring, eval_dir, val_fraction=0.9, split_seed=cfg.data.split_seed)
     h = report.horizon
     scored = ([f"sampler_steps={sampler_steps}"] if sampler_steps is not None else []) + \
-        ([f"precision={report.precision}"] if precision != "fp32" else [])
+        ([f"precision={precision}"] if precision != "fp32" else [])
     return {
         "overrides": overrides + ([f"(scored with {' '.join(scored)})"] if scored else []),
         "horizon": h.horizon,
@@ -140,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"`vidworld collect --env <id> --seed 1000 --out {args.heldout}`")
         if args.sampler_steps is not None and args.sampler_steps < 1:
             p.error(f"--sampler-steps must be >= 1, got {args.sampler_steps}")
-        row = args.name + variant_suffix(args.sampler_steps, args.precision)
+        precision = resolve_precision(args.precision, "cpu")  # "auto" -> what it means here, for the row name
+        row = args.name + variant_suffix(args.sampler_steps, precision)
         results[row] = run_experiment(args.config, args.name, args.heldout, args.overrides, args.horizon,
-                                      args.sampler_steps, args.precision)
+                                      args.sampler_steps, precision)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(store, json.dumps(results, indent=2))
         atomic_write_text(folder / "results.md", table(results) + "\n")
