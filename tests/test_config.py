@@ -64,7 +64,7 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_every_shipped_config_loads_and_demo_matches_the_built_in_defaults():
-    for name in ("demo", "breakout", "minigrid"):
+    for name in ("demo", "breakout", "pong", "minigrid"):
         load_experiment(f"configs/{name}.yaml")
     demo, builtin = to_dict(load_experiment("configs/demo.yaml")), to_dict(ExperimentConfig())
 
