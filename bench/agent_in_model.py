@@ -3,6 +3,8 @@ test; a diagnostic of issue 10: does the learner learn when the model is held fi
 
     python bench/agent_in_model.py --model runs/demo/model --data data/cartpole --updates 2000 \
         --eval-every 250 [agent.entropy_coef=1e-3 agent.horizon=15 ...]
+    python bench/agent_in_model.py --model <a dream run's model> --data <run>/replay \
+        --init-agent <run>/dream_state/agent.pt <the run's agent.* settings>   # more updates, model held fixed
 
 Start contexts are drawn from the dataset's episodes (as the online loop draws them from its replay); every
 `--eval-every` updates the greedy actor plays `--episodes` real episodes through the shared harness
@@ -40,6 +42,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-episode-steps", type=int, default=500)
     p.add_argument("--out", default=None)
+    p.add_argument("--init-agent", default=None, help="start from this saved actor-critic (e.g. a dream run's "
+                   "dream_state/agent.pt, with the same agent.* settings) instead of a fresh one")
     p.add_argument("overrides", nargs="*", help="agent.<field>=value")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,6 +57,8 @@ def main() -> None:
     cfg = load_config(ActorCriticConfig, None, agent_over)
     torch.manual_seed(args.seed)
     agent = ActorCritic(cfg, model.feature_dim, model.action_spec)
+    if args.init_agent:
+        agent.load_state_dict(torch.load(args.init_agent, weights_only=False))
     gen = torch.Generator().manual_seed(args.seed + 1)
     env_cfg = PixelEnvConfig(id=store.manifest["env_id"], frame_size=store.frame_size,
                              max_episode_steps=args.max_episode_steps)

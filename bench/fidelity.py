@@ -20,10 +20,14 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
+import yaml
+
 from vidworld.atomic import atomic_write_text
+from vidworld.config import to_dict
 from vidworld.eval.run import evaluate_world_model
 from vidworld.experiment import load_experiment
 from vidworld.precision import PRECISIONS, resolve_precision
@@ -44,26 +48,66 @@ def _beats(model: list[float] | None, base: list[float] | None) -> bool:
     return bool(pairs) and all(m > b for m, b in pairs)
 
 
-def variant_suffix(sampler_steps: int | None, precision: str) -> str:
+def variant_suffix(sampler_steps: int | None, precision: str, context_noise: float | None = None) -> str:
     """Row/eval-folder suffix of a scoring variant of a trained model ("" for the model as trained, fp32)."""
     return (f"@sampler{sampler_steps}" if sampler_steps is not None else "") + \
+        (f"@ctxnoise{context_noise:g}" if context_noise is not None else "") + \
         (f"@{precision}" if precision != "fp32" else "")
 
 
+# Settings that only the dynamics stage (denoiser, heads, sampler, ...) reads: a run that differs from another
+# only in these can start from that run's finished VAE (`--vae-from`). Everything else must match.
+DYNAMICS_ONLY = ("run_dir", "diffusion.denoiser.", "diffusion.heads.", "diffusion.value.", "diffusion.sampler.",
+                 "diffusion.history.", "diffusion.static_gate.", "model.context_length", "train.dynamics_",
+                 "train.num_threads", "train.tensorboard", "train.log_every", "train.checkpoint_every",
+                 "train.keep_checkpoints", "eval.", "plan.", "agent.", "dream.", "rssm.", "muzero.", "compare.")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def share_vae(cfg, src: Path, out: Path) -> None:
+    """Start run `out` from run `src`'s finished VAE stage (copied, so `src` stays as it was): a sweep over
+    dynamics settings need not retrain the same VAE. Refuses unless every VAE-relevant setting matches; the
+    VAE's training minutes come along in its stage timing, so the new row's train minutes still include them."""
+    if not (src / "vae").is_dir() or not (src / "config.yaml").is_file():
+        raise SystemExit(f"--vae-from {src}: no finished VAE there (expected {src}/vae and {src}/config.yaml)")
+    old, new = _flat(yaml.safe_load((src / "config.yaml").read_text())), _flat(to_dict(cfg))
+    diff = [k for k in sorted(set(old) | set(new)) if not k.startswith(DYNAMICS_ONLY) and old.get(k) != new.get(k)]
+    if diff:
+        raise SystemExit(f"--vae-from {src}: its VAE was trained with other settings "
+                         f"({', '.join(f'{k}: {old.get(k)!r} vs {new.get(k)!r}' for k in diff[:4])})")
+    out.mkdir(parents=True)
+    for part in ("vae", "stage_vae"):
+        shutil.copytree(src / part, out / part)
+
+
 def run_experiment(config: Path, name: str, heldout: str, overrides: list[str], horizon: int,
-                   sampler_steps: int | None = None, precision: str = "fp32") -> dict:
+                   sampler_steps: int | None = None, precision: str = "fp32",
+                   context_noise: float | None = None, vae_from: str | None = None) -> dict:
     out = ROOT / "runs" / "fidelity" / config.stem / name
     cfg = load_experiment(config, [f"run_dir={out}", *overrides])
-    trained = train_world_model(cfg, resume=(out / "config.yaml").exists())
+    resume = (out / "config.yaml").exists()
+    if vae_from and not resume and not out.exists():
+        share_vae(cfg, ROOT / "runs" / "fidelity" / config.stem / vae_from, out)
+    trained = train_world_model(cfg, resume=resume or bool(vae_from))
     summary = trained.summary
     loaded = {} if sampler_steps is None else {"sampler_steps": sampler_steps}
     model = load_world_model(str(trained.model_dir), **loaded)
-    suffix = variant_suffix(sampler_steps, precision)
+    if context_noise is not None:  # the sampler as saved (and as loaded above), with only sigma_ctx changed
+        sampler = dataclasses.replace(model.sampler_config, context_noise=context_noise)
+        model = load_world_model(str(trained.model_dir), sampler=sampler)
+    suffix = variant_suffix(sampler_steps, precision, context_noise)
     eval_dir = out / ("eval" + suffix.replace("@", "_"))
     scoring = dataclasses.replace(cfg.eval, horizon=horizon, precision=precision)
     report = evaluate_world_model(model, heldout, scoring, eval_dir, val_fraction=0.9, split_seed=cfg.data.split_seed)
     h = report.horizon
     scored = ([f"sampler_steps={sampler_steps}"] if sampler_steps is not None else []) + \
+        ([f"sampler.context_noise={context_noise:g}"] if context_noise is not None else []) + \
         ([f"precision={precision}"] if precision != "fp32" else [])
     return {
         "overrides": overrides + ([f"(scored with {' '.join(scored)})"] if scored else []),
@@ -124,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--horizon", type=int, default=50)
     p.add_argument("--sampler-steps", type=int, help="score the trained model with this many sampler steps "
                    "(a load-time override; row `<name>@sampler<N>`, scores in <run>/eval_sampler<N>)")
+    p.add_argument("--vae-from", help="start from the finished VAE of the run with this --name (same config "
+                   "stem; every VAE-relevant setting must match); its training minutes still count")
+    p.add_argument("--context-noise", type=float, help="score the trained model with this sigma_ctx on its "
+                   "context at inference (sampler.context_noise, a load-time override; row `<name>@ctxnoise<x>`)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="score (and time) the trained model in this arithmetic, as the planners run it "
                         "(row `<name>@bf16`)")
@@ -140,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"`vidworld collect --env <id> --seed 1000 --out {args.heldout}`")
         if args.sampler_steps is not None and args.sampler_steps < 1:
             p.error(f"--sampler-steps must be >= 1, got {args.sampler_steps}")
+        if args.context_noise is not None and not args.context_noise >= 0:
+            p.error(f"--context-noise must be >= 0, got {args.context_noise}")
         precision = resolve_precision(args.precision, "cpu")  # "auto" -> what it means here, for the row name
-        row = args.name + variant_suffix(args.sampler_steps, precision)
+        row = args.name + variant_suffix(args.sampler_steps, precision, args.context_noise)
         results[row] = run_experiment(args.config, args.name, args.heldout, args.overrides, args.horizon,
-                                      args.sampler_steps, precision)
+                                      args.sampler_steps, precision, args.context_noise, args.vae_from)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(store, json.dumps(results, indent=2))
         atomic_write_text(folder / "results.md", table(results) + "\n")
