@@ -27,6 +27,7 @@ from vidworld.envs.pixels import PixelEnvConfig
 from vidworld.rl.evaluate import evaluate_policy
 from vidworld.rl.policies import ActorPolicy
 from vidworld.rl.replay import Replay
+from vidworld.train.episodes import WindowSampler
 from vidworld.world_models import load_world_model
 
 
@@ -62,12 +63,13 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed + 1)
     env_cfg = PixelEnvConfig(id=store.manifest["env_id"], frame_size=store.frame_size,
                              max_episode_steps=args.max_episode_steps)
+    sampler = WindowSampler(replay.episodes(), model.context_length, pad_starts=True)  # flattened once
     rows, logs, t0 = [], {}, time.perf_counter()
     out = Path(args.out) if args.out else None
     for u in range(1, args.updates + 1):
-        frames, actions = replay.start_contexts(args.batch, model.context_length, gen)
+        batch = sampler.sample(args.batch, gen)
         with torch.no_grad():
-            start = model.init(frames, actions)
+            start = model.init(batch.context, batch.actions[:, :-1])
         for k, v in agent.update(model, start, gen).items():
             logs.setdefault(k, []).append(float(v))
         if u % args.eval_every == 0 or u == args.updates:

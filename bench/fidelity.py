@@ -4,6 +4,8 @@
     python bench/fidelity.py configs/breakout.yaml --heldout data/breakout_heldout --name latent16 \\
         diffusion.vae.block_out_channels=[16,32,64]  diffusion.vae.blocks_per_level=[0,1,1]
     python bench/fidelity.py configs/breakout.yaml --table          # print the table of every row so far
+    python bench/fidelity.py configs/pong.yaml --heldout H --name long --vae-from base train.dynamics_steps=11500
+    python bench/fidelity.py configs/pong.yaml --heldout H --name base --context-noise 0.05   # score only
 
 Each experiment trains `config` + overrides into runs/fidelity/<config stem>/<name> (an interrupted run
 resumes: same command), then evaluates the model on a separately collected held-out set (`--heldout`, 90% of

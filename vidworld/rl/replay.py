@@ -91,6 +91,7 @@ class Replay:
 
     def start_contexts(self, n: int, context_length: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """n random real contexts to imagine from: frames uint8 [n, K, 3, S, S], actions long [n, K-1]
-        (episode starts padded with the first frame, as the acting agent pads them)."""
+        (episode starts padded with the first frame, as the acting agent pads them). Flattens the whole replay
+        on every call: for one-off draws; a loop drawing many batches builds one `WindowSampler` instead."""
         batch = WindowSampler(self.episodes(), context_length, pad_starts=True).sample(n, generator)
         return batch.context, batch.actions[:, :-1]
