@@ -37,6 +37,7 @@ from vidworld.train.run import train_world_model
 from vidworld.world_models import load_world_model
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "fidelity"  # one folder per config stem, one run folder per row
 STEPS = (1, 5, 15, 50)
 
 
@@ -91,11 +92,11 @@ def share_vae(cfg, src: Path, out: Path) -> None:
 def run_experiment(config: Path, name: str, heldout: str, overrides: list[str], horizon: int,
                    sampler_steps: int | None = None, precision: str = "fp32",
                    context_noise: float | None = None, vae_from: str | None = None) -> dict:
-    out = ROOT / "runs" / "fidelity" / config.stem / name
+    out = RUNS / config.stem / name
     cfg = load_experiment(config, [f"run_dir={out}", *overrides])
     resume = (out / "config.yaml").exists()
     if vae_from and not resume and not out.exists():
-        share_vae(cfg, ROOT / "runs" / "fidelity" / config.stem / vae_from, out)
+        share_vae(cfg, RUNS / config.stem / vae_from, out)
     trained = train_world_model(cfg, resume=resume or bool(vae_from))
     summary = trained.summary
     loaded = {} if sampler_steps is None else {"sampler_steps": sampler_steps}
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(row `<name>@bf16`)")
     p.add_argument("--table", action="store_true", help="only print the table of the rows stored so far")
     args = p.parse_intermixed_args(argv)
-    folder = ROOT / "runs" / "fidelity" / args.config.stem
+    folder = RUNS / args.config.stem
     store = folder / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     if not args.table:
