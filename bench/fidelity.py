@@ -33,7 +33,7 @@ from vidworld.config import to_dict
 from vidworld.eval.run import evaluate_world_model
 from vidworld.experiment import load_experiment
 from vidworld.precision import PRECISIONS, resolve_precision
-from vidworld.train.run import train_world_model
+from vidworld.train.run import flat_config, train_world_model
 from vidworld.world_models import load_world_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,20 +66,13 @@ DYNAMICS_ONLY = ("run_dir", "diffusion.denoiser.", "diffusion.heads.", "diffusio
                  "train.keep_checkpoints", "eval.", "plan.", "agent.", "dream.", "rssm.", "muzero.", "compare.")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def share_vae(cfg, src: Path, out: Path) -> None:
     """Start run `out` from run `src`'s finished VAE stage (copied, so `src` stays as it was): a sweep over
     dynamics settings need not retrain the same VAE. Refuses unless every VAE-relevant setting matches; the
     VAE's training minutes come along in its stage timing, so the new row's train minutes still include them."""
     if not (src / "vae").is_dir() or not (src / "config.yaml").is_file():
         raise SystemExit(f"--vae-from {src}: no finished VAE there (expected {src}/vae and {src}/config.yaml)")
-    old, new = _flat(yaml.safe_load((src / "config.yaml").read_text())), _flat(to_dict(cfg))
+    old, new = flat_config(yaml.safe_load((src / "config.yaml").read_text())), flat_config(to_dict(cfg))
     diff = [k for k in sorted(set(old) | set(new)) if not k.startswith(DYNAMICS_ONLY) and old.get(k) != new.get(k)]
     if diff:
         raise SystemExit(f"--vae-from {src}: its VAE was trained with other settings "

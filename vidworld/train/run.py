@@ -46,21 +46,22 @@ RESUMABLE_CHANGES = ("train.vae_steps", "train.dynamics_steps", "train.num_threa
                      "collect.out")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flat_config(d: dict, prefix: str = "") -> dict:
+    """Nested config dict -> {"section.key": value} (how resumes and runs compare their settings)."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
+        out.update(flat_config(v, key + ".") if isinstance(v, dict) else {key: v})
     return out
 
 
 def check_resumable(cfg: ExperimentConfig, saved: Path) -> None:
     """Refuse to resume a run made with other settings (anything but the step budget), naming the keys."""
     try:
-        old = _flat(yaml.safe_load(saved.read_text()) or {})
+        old = flat_config(yaml.safe_load(saved.read_text()) or {})
     except yaml.YAMLError as e:
         raise ValueError(f"{saved}: not valid YAML ({str(e).splitlines()[0]}); cannot check the run to resume") from None
-    new = _flat(to_dict(cfg))
+    new = flat_config(to_dict(cfg))
     # keys the saved config lacks are sections added to vidworld after that run: not a change of the run;
     # run_dir may differ when the folder was moved
     diff = [k for k in sorted(set(new) & set(old)) if not k.startswith(RESUMABLE_CHANGES) and k != "run_dir"
