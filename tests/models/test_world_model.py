@@ -6,6 +6,7 @@ from tests.models.tiny import FRAME, K, random_context, tiny_world_model
 from vidworld.world_models.diffusion.denoiser import DenoiserConfig, edm_loss
 from vidworld.protocol import index_state, repeat_state
 from vidworld.world_models.diffusion.model import DiffusionWorldModel
+from vidworld.world_models.diffusion.vae import FrameVAE
 
 
 def test_shapes_of_init_step_decode():
@@ -188,3 +189,33 @@ def test_init_latents_is_init_without_the_encode():
         model.init_latents(cached[:, 1:], actions)
     with pytest.raises(ValueError, match="context_actions must be"):
         model.init_latents(cached, actions[:, :1])
+
+
+def test_fit_latent_stats_measures_the_motion_scale_within_episodes_only():
+    """motion_scale = 1 / RMS of consecutive normalised latents' change, pairs inside an episode only."""
+    vae = FrameVAE(frame_size=FRAME, block_out_channels=(4, 8, 8), latent_channels=4)
+    # two episodes of 3 frames; within each, every element moves by +-d; across the boundary a jump of 100
+    d = 0.5
+    ep1 = torch.stack([torch.full((4, 4, 4), v) for v in (0.0, d, 0.0)])
+    ep2 = torch.stack([torch.full((4, 4, 4), v) for v in (100.0, 100.0 + d, 100.0 + 2 * d)])
+    raw = torch.cat([ep1, ep2])
+    previous = torch.tensor([0, 0, 1, 3, 3, 4])  # Episodes.previous_obs_index: a first frame is its own
+    shift, scale = vae.fit_latent_stats(raw, previous)
+    assert scale == pytest.approx(1.0 / raw.std().item())
+    # four moving pairs, each |change| = d everywhere: RMS in normalised units = d * scale
+    assert vae.config.motion_scale == pytest.approx(1.0 / (d * scale), rel=1e-5)
+    vae.fit_latent_stats(raw)  # without predecessors nothing is measured
+    assert vae.config.motion_scale == 0.0
+
+
+def test_features_show_the_newest_latent_and_its_scaled_change():
+    model = tiny_world_model()
+    frames, actions = random_context(2)
+    state = model.init(frames, actions)
+    z = state.latents.flatten(2).float()
+    assert torch.equal(model.features(state), z[:, -2:].flatten(1))  # no motion scale measured: stacked
+    model.vae.register_to_config(motion_scale=7.0)
+    f = model.features(state)
+    assert f.shape == (2, model.feature_dim)
+    assert torch.equal(f[:, : z.shape[2]], z[:, -1])
+    assert torch.allclose(f[:, z.shape[2] :], (z[:, -1] - z[:, -2]) * 7.0)

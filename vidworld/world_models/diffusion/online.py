@@ -52,7 +52,7 @@ class DiffusionOnline:
             res = train_vae(frames, frames[:0], self.cfg.diffusion, self.train_cfg, self.root / "stage_vae",
                             resume=True, progress=progress, previous=episodes.previous_obs_index())
             vae = res.vae.eval()
-            vae.fit_latent_stats(vae.encode_frames(frames))
+            vae.fit_latent_stats(vae.encode_frames(frames), episodes.previous_obs_index())
             with atomic_folder(vae_dir) as tmp:
                 vae.save_pretrained(tmp)
             self.vae = vae

@@ -48,7 +48,7 @@ def train_diffusion(cfg, data: TrainData, resume: bool = False, progress: bool =
     vae.eval()
     raw = vae.encode_frames(data.train.obs)  # encode every training frame once: stats + latent cache
     if not vae_done:
-        vae.fit_latent_stats(raw)
+        vae.fit_latent_stats(raw, data.train.previous_obs_index())
         if state.is_main_process:
             with atomic_folder(vae_dir) as tmp:
                 vae.save_pretrained(tmp)

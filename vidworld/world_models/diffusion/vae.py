@@ -4,7 +4,9 @@ A lean diffusers `ModelMixin` of our own rather than `AutoencoderKL`: the same K
 autoencoder idea (Rombach et al. 2022) with one residual block per level and no attention, which is ~4x
 cheaper on a CPU at 64x64 and reaches the reconstruction target on our data. Latents are normalised with
 a shift and scale measured on the training data (`fit_latent_stats`), as Stable Diffusion 3 does, so the
-denoiser sees unit-variance latents (EDM's sigma_data = 1).
+denoiser sees unit-variance latents (EDM's sigma_data = 1). The same call measures `motion_scale`, 1 / RMS of
+the change between consecutive normalised latents of an episode: the model's `features` show an actor that
+change at unit scale (world_models/diffusion/model.py).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class FrameVAE(ModelMixin, ConfigMixin):
         latent_channels: int = 4,
         shift_factor: float = 0.0,
         scaling_factor: float = 1.0,
+        motion_scale: float = 0.0,  # 1 / RMS of consecutive normalised latents' change; 0 = not measured
     ):
         super().__init__()
         ch = list(block_out_channels)
@@ -136,11 +139,24 @@ class FrameVAE(ModelMixin, ConfigMixin):
             out.append(m.float().cpu())
         return torch.cat(out)
 
-    def fit_latent_stats(self, raw_latents: Tensor) -> tuple[float, float]:
-        """Set shift (mean) and scale (1/std) from unnormalised latents [N, c, h, w] (`encode_frames`)."""
+    def fit_latent_stats(self, raw_latents: Tensor, previous: Tensor | None = None) -> tuple[float, float]:
+        """Set shift (mean) and scale (1/std) from unnormalised latents [N, c, h, w] (`encode_frames`).
+        With `previous` (long [N], each frame's predecessor in its episode, itself for a first frame:
+        `Episodes.previous_obs_index`) also `motion_scale` = 1 / RMS of (z_i - z_previous[i]) over the frames
+        that have a predecessor, in normalised units (left 0 when no frame has one or nothing moves)."""
         shift, std = float(raw_latents.mean()), float(raw_latents.std())
-        self.register_to_config(shift_factor=shift, scaling_factor=1.0 / max(std, 1e-6))
-        return shift, 1.0 / max(std, 1e-6)
+        scale = 1.0 / max(std, 1e-6)
+        motion = 0.0
+        if previous is not None:
+            if previous.shape != raw_latents.shape[:1]:
+                raise ValueError(f"previous must be [N={raw_latents.shape[0]}], got {tuple(previous.shape)}")
+            moved = previous != torch.arange(len(previous))
+            if moved.any():
+                idx = moved.nonzero().squeeze(1)
+                rms = float((raw_latents[idx] - raw_latents[previous[idx]]).pow(2).mean().sqrt()) * scale
+                motion = 1.0 / rms if rms > 1e-8 else 0.0
+        self.register_to_config(shift_factor=shift, scaling_factor=scale, motion_scale=motion)
+        return shift, scale
 
     def normalize(self, raw_latents: Tensor) -> Tensor:
         """Unnormalised latents -> what the denoiser sees (unit variance)."""
