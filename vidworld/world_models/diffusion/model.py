@@ -36,8 +36,8 @@ from vidworld.protocol import ActionSpec, StepOut
 # measured `motion_scale` they are given as [z_t, (z_t - z_{t-1}) * motion_scale]: the same information, but
 # the change, ~5% of a latent's scale on CartPole, at unit scale. As two stacked latents an actor MLP has to
 # find velocity in a small difference of two large inputs: the dream config's actor-critic in CartPole's
-# exact physics on VAE-latent features reached 68 / 215 / 309 at 10k / 15k / 30k real steps from stacked
-# latents and 500 / 500 / 500 from these (issue 10). Models saved before motion_scale existed stack.
+# exact physics on VAE-latent features reached 292 / 178 / 110 at 10k / 15k / 20k real steps from stacked
+# latents and 500 / 500 / 500 from these (bench/agent_exact_physics.py, issue 10). Models saved before motion_scale existed stack.
 FEATURE_FRAMES = 2
 
 
