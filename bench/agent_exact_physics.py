@@ -18,7 +18,8 @@ and bilinearly interpolated (a table of ~32k frames, ~1 min to build). Real acti
 Schedule = the online loop's (`configs/dream_cartpole.yaml`'s agent.* and dream.* unless overridden): a random
 prefill, then per iteration `agent_updates` updates of batch `agent_batch` from start states drawn uniformly
 from the real replay, then `collect_steps` real steps with the sampled actor; every `eval_every` real steps the
-greedy actor plays `eval_episodes` real episodes (seeds eval_seed, eval_seed + 1, ...).
+greedy actor plays `eval_episodes` real episodes through the shared harness (rl/evaluate.py, lockstep on the
+env's state; seeds eval_seed, eval_seed + 1, ...).
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import torch
 from tqdm import tqdm
 
 from vidworld.agents.actor_critic import ActorCritic
-from vidworld.envs.pixels import resize_frame
+from vidworld.envs.pixels import PixelEnvConfig, resize_frame
 from vidworld.experiment import load_experiment
 from vidworld.protocol import ActionSpec, StepOut
+from vidworld.rl.evaluate import evaluate_policy
 from vidworld.world_models import load_world_model
 
 STATE_SCALE = torch.tensor([1.0, 1.0, 0.1, 1.0])  # theta in units of 0.1 rad: every input of order 1
@@ -133,6 +135,7 @@ class RealCartPole:
         self.env = gym.make("CartPole-v1", max_episode_steps=max_steps)
         self.rng = np.random.default_rng(seed)
         self.starts: list[np.ndarray] = []  # [4 + 4]: state, previous state
+        self._starts = np.zeros((0, 8), np.float32)  # the same, stacked once per `run` (sample indexes it)
 
     def run(self, steps: int, policy) -> None:
         obs, _ = self.env.reset(seed=int(self.rng.integers(1 << 30)))
@@ -145,24 +148,32 @@ class RealCartPole:
             if terminated or truncated:
                 obs, _ = self.env.reset(seed=int(self.rng.integers(1 << 30)))
                 prev = obs
+        self._starts = np.stack(self.starts).astype(np.float32)
 
     def sample(self, batch: int) -> PhysState:
-        idx = self.rng.integers(len(self.starts), size=batch)
-        rows = torch.tensor(np.stack([self.starts[i] for i in idx]), dtype=torch.float32)
+        rows = torch.from_numpy(self._starts[self.rng.integers(len(self._starts), size=batch)])
         return PhysState(rows[:, :4], rows[:, 4:])
 
-    def evaluate(self, policy, episodes: int, seed: int) -> list[float]:
-        returns = []
-        for e in range(episodes):
-            obs, _ = self.env.reset(seed=seed + e)
-            prev, total, done = obs, 0.0, False
-            while not done:
-                a = policy(obs, prev)
-                prev = obs
-                obs, r, terminated, truncated, _ = self.env.step(a)
-                total, done = total + float(r), terminated or truncated
-            returns.append(total)
-        return returns
+
+class GreedyActor:
+    """The greedy actor as a `BatchPolicy` of the shared harness (rl/evaluate.py) on the env's true state:
+    every running episode decided in one batched call, each with its own previous state."""
+
+    observation = "state"
+
+    def __init__(self, model: ExactCartPole, agent: ActorCritic):
+        self.model, self.agent, self.prev = model, agent, {}
+
+    def start(self, episode: int, obs: np.ndarray, seed: int) -> None:
+        self.prev[episode] = obs
+
+    def act_many(self, obs: dict[int, np.ndarray]) -> dict[int, int]:
+        ids = sorted(obs)
+        now = torch.tensor(np.stack([obs[i] for i in ids]), dtype=torch.float32)
+        prev = torch.tensor(np.stack([self.prev[i] for i in ids]), dtype=torch.float32)
+        actions = self.agent.act(self.model.features(PhysState(now, prev)), greedy=True)
+        self.prev.update({i: obs[i] for i in ids})
+        return {i: int(a) for i, a in zip(ids, actions)}
 
 
 def run_one(features: str, table: LatentTable | None, cfg, seed: int) -> list[tuple[int, float, float, float]]:
@@ -173,11 +184,12 @@ def run_one(features: str, table: LatentTable | None, cfg, seed: int) -> list[tu
     real = RealCartPole(d.max_episode_steps, seed)
     gen = torch.Generator().manual_seed(seed)
 
-    def policy(greedy: bool):
-        def act(obs, prev):
-            st = PhysState(torch.tensor(obs, dtype=torch.float32)[None], torch.tensor(prev, dtype=torch.float32)[None])
-            return int(agent.act(model.features(st), greedy=greedy, generator=None if greedy else gen)[0])
-        return act
+    def sampled(obs, prev):
+        st = PhysState(torch.tensor(obs, dtype=torch.float32)[None], torch.tensor(prev, dtype=torch.float32)[None])
+        return int(agent.act(model.features(st), generator=gen)[0])
+
+    eval_env = PixelEnvConfig(id="CartPole-v1", frame_size=cfg.collect.env.frame_size,
+                              max_episode_steps=d.max_episode_steps)
 
     real.run(d.prefill_steps, lambda obs, prev: int(real.rng.integers(2)))
     steps, rows, t0 = d.prefill_steps, [], time.perf_counter()
@@ -186,12 +198,12 @@ def run_one(features: str, table: LatentTable | None, cfg, seed: int) -> list[tu
         for _ in range(d.agent_updates):
             agent.update(model, real.sample(d.agent_batch), generator=gen)
         n = min(d.collect_steps, d.real_steps - steps)
-        real.run(n, policy(False))
+        real.run(n, sampled)
         steps += n
         bar.update(n)
         if steps % d.eval_every < n or steps >= d.real_steps:
-            r = real.evaluate(policy(True), d.eval_episodes, d.eval_seed)
-            rows.append((steps, float(np.mean(r)), float(np.std(r)), time.perf_counter() - t0))
+            r = evaluate_policy(GreedyActor(model, agent), eval_env, d.eval_episodes, d.eval_seed)
+            rows.append((steps, r.mean, r.std, time.perf_counter() - t0))
             bar.write(f"{features}: {steps} real steps: return {rows[-1][1]:.1f} ± {rows[-1][2]:.1f} "
                       f"({rows[-1][3]:.0f} s)")
     bar.close()
