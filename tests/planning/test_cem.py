@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -60,6 +61,42 @@ def test_mppi_keeps_real_cartpole_up():
         run_cartpole(CEMConfig(mode="mppi", temperature=0.5, horizon=10, population=32, iterations=2), 0)
         >= 150
     )
+
+
+def test_plan_batch_of_one_root_is_plan():
+    """plan_batch with E = 1 draws the same numbers as plan: same action, same final distribution."""
+    model = ScriptedChain([0, 1, 2, 1, 0, 2], n=3)
+    cfg = CEMConfig(horizon=6, population=16, elites=4, iterations=3, discount=1.0, uncertainty_samples=2)
+    one, many = CEMPlanner(model, cfg), CEMPlanner(model, cfg)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    last = [None]
+    for t in range(4):
+        result = one.plan(model.at(t), g1)
+        actions, last = many.plan_batch(model.at(t), last, g2)
+        assert actions == [result.action]
+        torch.testing.assert_close(last[0][0], one.distribution[0], rtol=0, atol=0)
+
+
+def test_lockstep_cem_keeps_several_real_cartpoles_up():
+    """Three real CartPole-v1 episodes planned as ONE batch of roots (each with its own warm start): every
+    episode survives as the single-root planner does, so no root is scored or refitted with another's rollouts."""
+    model = ToyCartPole()
+    planner = CEMPlanner(model, CEMConfig())
+    envs = [gym.make("CartPole-v1", max_episode_steps=CAP) for _ in range(3)]
+    for i, env in enumerate(envs):
+        env.reset(seed=10 + i)
+    g = torch.Generator().manual_seed(0)
+    running, memory, steps = [0, 1, 2], {0: None, 1: None, 2: None}, [0, 0, 0]
+    while running:
+        state = model.from_physics(np.stack([envs[i].unwrapped.state for i in running]))
+        actions, last = planner.plan_batch(state, [memory[i] for i in running], g)
+        for i, a, m in zip(list(running), actions, last):
+            memory[i] = m
+            _, _, term, trunc, _ = envs[i].step(a)
+            steps[i] += 1
+            if term or trunc:
+                running.remove(i)
+    assert min(steps) >= 150, steps
 
 
 def test_objective_alive_weighting_and_value_bootstrap():

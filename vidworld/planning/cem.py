@@ -152,73 +152,78 @@ class CEMPlanner:
         Warm start (MPC's receding horizon): the previous final distribution shifted one step forward,
         the freed last step uninformed (uniform / centred with full-range std).
         """
+        return self.warm_prior(self._last)
+
+    def warm_prior(self, last: tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
+        """`prior()` for a root whose previous final distribution was `last` (None: an episode start)."""
         H = self.cfg.horizon
-        if self._last is None or not self.cfg.warm_start:
+        if last is None or not self.cfg.warm_start:
             return self._uninformed(H)
         fresh = self._uninformed(1)
-        return tuple(torch.cat([old[1:], new]) for old, new in zip(self._last, fresh))
+        return tuple(torch.cat([old[1:], new]) for old, new in zip(last, fresh))
 
     @property
     def distribution(self) -> tuple[Tensor, ...] | None:
         """Final distribution of the last `plan` call (None after reset)."""
         return self._last
 
+    # Everything below plans E independent roots at once: distributions carry a leading root dim ([E, H, n] or
+    # [E, H, *shape]), populations are [E, P, H, ...], objectives [E, P]. `plan` is the E = 1 case and draws
+    # exactly the random numbers it drew before roots were batched.
     def _sample(self, dist: tuple[Tensor, ...], generator: torch.Generator | None) -> Tensor:
-        """Population [P, H] long or [P, H, *shape] float; row 0 is the distribution's mode/mean."""
+        """Population [E, P, H] long or [E, P, H, *shape] float; row 0 of each root is its mode/mean."""
         P = self.cfg.population
         # Draw on the generator's device (a CUDA generator for a GPU model), plan on the CPU.
         dev = generator.device if generator is not None else torch.device("cpu")
         if self.discrete:
             (probs,) = dist
-            acts = (
-                torch.multinomial(probs.to(dev), P, replacement=True, generator=generator).cpu().T
-            )  # [P, H]
-            acts[0] = probs.argmax(-1)
+            E, H, n = probs.shape
+            draws = torch.multinomial(probs.reshape(E * H, n).to(dev), P, replacement=True, generator=generator)
+            acts = draws.cpu().view(E, H, P).transpose(1, 2).contiguous()  # [E, P, H]
+            acts[:, 0] = probs.argmax(-1)
             return acts
         mean, std = dist
-        noise = torch.randn((P, *mean.shape), generator=generator, device=dev).cpu()
-        noise[0] = 0.0
-        return (mean + std * noise).clamp(self.spec.low, self.spec.high)
+        noise = torch.randn((mean.shape[0], P, *mean.shape[1:]), generator=generator, device=dev).cpu()
+        noise[:, 0] = 0.0
+        return (mean[:, None] + std[:, None] * noise).clamp(self.spec.low, self.spec.high)
 
     def _refit(self, dist: tuple[Tensor, ...], acts: Tensor, objective: Tensor) -> tuple[Tensor, ...]:
-        """New distribution from the scored population (CEM elites or MPPI weights), smoothed and floored."""
+        """New distributions from the scored populations (CEM elites or MPPI weights), smoothed and floored."""
         cfg = self.cfg
         if cfg.mode == "cem":
-            weights = torch.zeros_like(objective)
-            weights[objective.topk(cfg.elites).indices] = 1.0 / cfg.elites
+            weights = torch.zeros_like(objective).scatter_(1, objective.topk(cfg.elites, dim=1).indices,
+                                                           1.0 / cfg.elites)
         else:  # MPPI: exponentiated returns; subtracting the max only guards exp from overflow
-            weights = ((objective - objective.max()) / cfg.temperature).exp()
-            weights = weights / weights.sum()
+            weights = ((objective - objective.amax(1, keepdim=True)) / cfg.temperature).exp()
+            weights = weights / weights.sum(1, keepdim=True)
         a = cfg.smoothing
         if self.discrete:
             (probs,) = dist
-            onehot = torch.nn.functional.one_hot(acts, self.spec.n).float()  # [P, H, n]
-            new = torch.einsum("p,phn->hn", weights, onehot)
+            onehot = torch.nn.functional.one_hot(acts, self.spec.n).float()  # [E, P, H, n]
+            new = torch.einsum("ep,ephn->ehn", weights, onehot)
             new = (1 - a) * new + a * probs
             # Mixing with the uniform distribution floors every prob at exactly min_prob and keeps sum 1.
             return (new * (1 - self.spec.n * cfg.min_prob) + cfg.min_prob,)
         mean, std = dist
-        w = weights.view(-1, *([1] * (acts.dim() - 1)))
-        new_mean = (w * acts).sum(0)
-        new_std = ((w * (acts - new_mean) ** 2).sum(0)).sqrt()
+        w = weights.view(*weights.shape, *([1] * (acts.dim() - 2)))
+        new_mean = (w * acts).sum(1)
+        new_std = ((w * (acts - new_mean[:, None]) ** 2).sum(1)).sqrt()
         floor = cfg.min_prob * (self.spec.high - self.spec.low)
         return (1 - a) * new_mean + a * mean, ((1 - a) * new_std + a * std).clamp_min(floor)
 
     # ----- rollouts ----------------------------------------------------------------------------------
-    def evaluate(self, state, acts: Tensor, generator: torch.Generator | None = None):
-        """Roll candidates out in the model; batch = candidates x noise samples, one `step` per horizon step.
-
-        state: batch-1 model state. acts: [P, H] long or [P, H, *shape] float.
-        Returns (returns [P, M], latents: list of H tensors [P * M, ...]) with rows ordered p * M + m.
-        Returns live on the CPU; latents stay on the model's device.
-        """
-        P, H, M = acts.shape[0], acts.shape[1], self.cfg.uncertainty_samples
-        if state_batch_size(state) != 1:
-            raise ValueError(f"plan() takes a batch-1 root state, got batch {state_batch_size(state)}")
+    def _rollout(self, state, acts: Tensor, generator: torch.Generator | None):
+        """Roll E roots' candidates out in the model: batch = roots x candidates x noise samples, one `step`
+        per horizon step. state: batch-E model state; acts: [E, P, H] long or [E, P, H, *shape] float.
+        Returns (returns [E, P, M] on the CPU, latents: list of H tensors [E * P * M, ...] on the model's
+        device), rows ordered (e * P + p) * M + m."""
+        E, P, H, M = acts.shape[0], acts.shape[1], acts.shape[2], self.cfg.uncertainty_samples
+        if state_batch_size(state) != E:
+            raise ValueError(f"{E} populations for a batch-{state_batch_size(state)} root state")
         s = repeat_state(state, P * M)
-        rows = acts.repeat_interleave(M, dim=0)  # [P * M, H, ...], candidate p's M copies are adjacent
-        ret = torch.zeros(P * M)
-        alive = torch.ones(P * M)
+        rows = acts.reshape(E * P, *acts.shape[2:]).repeat_interleave(M, dim=0)  # a candidate's M copies adjacent
+        ret = torch.zeros(E * P * M)
+        alive = torch.ones(E * P * M)
         disc = 1.0
         latents = []
         for t in range(H):
@@ -228,39 +233,77 @@ class CEMPlanner:
             disc *= self.cfg.discount
             latents.append(out.latent)
         if self.value_fn is not None:  # bootstrap beyond the horizon (as TD-MPC / MuZero's n-step target)
-            ret = ret + disc * alive * self.value_fn(s).detach().float().cpu().reshape(P * M)
-        return ret.view(P, M), latents
+            ret = ret + disc * alive * self.value_fn(s).detach().float().cpu().reshape(E * P * M)
+        return ret.view(E, P, M), latents
+
+    def evaluate(self, state, acts: Tensor, generator: torch.Generator | None = None):
+        """Roll one root's candidates out in the model; batch = candidates x noise samples.
+
+        state: batch-1 model state. acts: [P, H] long or [P, H, *shape] float.
+        Returns (returns [P, M], latents: list of H tensors [P * M, ...]) with rows ordered p * M + m.
+        Returns live on the CPU; latents stay on the model's device.
+        """
+        if state_batch_size(state) != 1:
+            raise ValueError(f"plan() takes a batch-1 root state, got batch {state_batch_size(state)}")
+        returns, latents = self._rollout(state, acts[None], generator)
+        return returns[0], latents
+
+    def _search(self, state, dist: tuple[Tensor, ...], generator: torch.Generator | None, keep_latents: bool):
+        """`iterations` rounds of sample / roll out / refit for E roots at once. Returns the best sampled
+        sequence per root over all rounds, (objective [E], acts [E, H, ...], mean [E], std [E],
+        latents [E, H, ...] or None), and the final distributions."""
+        cfg = self.cfg
+        M = cfg.uncertainty_samples
+        best = None
+        for _ in range(cfg.iterations):
+            acts = self._sample(dist, generator)
+            returns, latents = self._rollout(state, acts, generator)
+            mean = returns.mean(2)
+            std = returns.std(2) if M > 1 else torch.zeros_like(mean)
+            objective = mean - cfg.uncertainty_penalty * std
+            i = objective.argmax(1)  # [E]
+            E, P = objective.shape
+            roots = torch.arange(E)
+            cand = (objective[roots, i], acts[roots, i], mean[roots, i], std[roots, i])
+            lat = None
+            if keep_latents:  # the first noise sample of each root's best candidate
+                rows = ((roots * P + i) * M).to(latents[0].device)
+                lat = torch.stack([step[rows] for step in latents], 1).cpu()  # [E, H, ...]
+            new = (*cand, lat)
+            if best is None:
+                best = new
+            else:  # a root keeps its earlier best unless this round found a strictly better sequence
+                better = cand[0] > best[0]
+                best = tuple(n if n is None else torch.where(better.view(-1, *([1] * (n.dim() - 1))), n, o)
+                             for n, o in zip(new, best))
+            dist = self._refit(dist, acts, objective)
+        return best, dist
 
     def plan(self, state, generator: torch.Generator | None = None) -> PlanResult:
         """Choose an action for the batch-1 `state`; see the module docstring for the objective."""
-        cfg = self.cfg
-        M = cfg.uncertainty_samples
-        dist = self.prior()
-        best = None  # (objective, acts [H, ...], mean, std, latents [H, ...])
-        for _ in range(cfg.iterations):
-            acts = self._sample(dist, generator)
-            returns, latents = self.evaluate(state, acts, generator)
-            mean = returns.mean(1)
-            std = returns.std(1) if M > 1 else torch.zeros_like(mean)
-            objective = mean - cfg.uncertainty_penalty * std
-            i = int(objective.argmax())
-            if best is None or float(objective[i]) > best[0]:
-                best = (
-                    float(objective[i]),
-                    acts[i],
-                    float(mean[i]),
-                    float(std[i]),
-                    torch.stack([lat[i * M] for lat in latents]).cpu(),
-                )
-            dist = self._refit(dist, acts, objective)
-        self._last = dist
-        obj, plan, mean_ret, std_ret, lat = best
+        if state_batch_size(state) != 1:
+            raise ValueError(f"plan() takes a batch-1 root state, got batch {state_batch_size(state)}")
+        (obj, plans, means, stds, lat), dist = self._search(state, tuple(t[None] for t in self.prior()),
+                                                           generator, keep_latents=True)
+        self._last = tuple(t[0] for t in dist)
+        plan = plans[0]
         action = int(plan[0]) if self.discrete else plan[0].clone()
         return PlanResult(
             action=action,
             plan=plan.clone(),
-            expected_return=mean_ret,
-            return_std=std_ret,
-            objective=obj,
-            latents=lat,
+            expected_return=float(means[0]),
+            return_std=float(stds[0]),
+            objective=float(obj[0]),
+            latents=lat[0],
         )
+
+    def plan_batch(self, state, last: list[tuple[Tensor, ...] | None], generator: torch.Generator | None = None):
+        """Plan for E independent roots in one search (real episodes stepped in lockstep): state is a batch-E
+        model state, last[e] root e's previous final distribution (None at its episode start; the planner's
+        own `reset`/warm-start memory is not used). Returns (actions: list of E ints or [*shape] tensors, the
+        final distributions: list of E tuples, to pass back as `last` next step)."""
+        priors = [self.warm_prior(d) for d in last]
+        dist = tuple(torch.stack(parts) for parts in zip(*priors))
+        (_, plans, _, _, _), final = self._search(state, dist, generator, keep_latents=False)
+        actions = [int(p[0]) if self.discrete else p[0].clone() for p in plans]
+        return actions, [tuple(t[e] for t in final) for e in range(len(last))]

@@ -111,3 +111,9 @@ class MCTSPlanner:
             objective=q,
             latents=torch.stack(latents).cpu(),
         )
+
+    def plan_batch(self, state, last: list, generator: torch.Generator | None = None):
+        """E independent roots (a batch-E state) in one batched search: (actions: list of E ints, [None] * E,
+        the memory a planner without warm start keeps; `last` is ignored). No principal-variation latents."""
+        out = mcts_policy(self.model, state, self.num_simulations, generator=generator, **self.kwargs)
+        return [int(a) for a in out.action], [None] * state_batch_size(state)

@@ -33,6 +33,8 @@ class DreamConfig:
     agent: str = "actor_critic"  # "actor_critic" | "muzero"
     acting: str = "actor"  # "actor" (sampled from the policy) | "planner" (MPC with plan.* settings; also
     #                        what is evaluated then)
+    planner_envs: int = 8  # acting: planner: real episodes played in lockstep, one batched plan for all of them
+    #                        per step (collection and evaluation); 1 = one episode at a time
     eval_every: int = 5_000
     eval_episodes: int = 10
     eval_seed: int = 100_000
@@ -42,7 +44,7 @@ class DreamConfig:
 
     def __post_init__(self) -> None:
         for name in ("real_steps", "prefill_steps", "collect_steps", "agent_batch", "eval_every", "eval_episodes",
-                     "max_episode_steps"):
+                     "max_episode_steps", "planner_envs"):
             check_field(self, name, ge=1)
         for name in ("model_updates", "agent_updates"):
             check_field(self, name, ge=0)

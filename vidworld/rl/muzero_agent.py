@@ -1,8 +1,8 @@
 """MuZero in the online loop (`dream.agent: muzero`): the model is the agent.
 
-The loop (rl/online.py) calls, per iteration: `collect` (self-play, muzero_selfplay.py), `train` (bring the
-new episodes into the prioritised replay with their search statistics, then dream.model_updates updates
-per dream.collect_steps new real steps, muzero_learner.py), `eval_policy` (greedy search, rl/policies.py MuZeroPolicy) and `state_dict` (checkpoint:
+The loop (rl/online.py) calls, per iteration: `collect` (self-play: MCTS over envs in lockstep,
+rl/lockstep.py), `train` (bring the new episodes into the prioritised replay with their search statistics,
+then dream.model_updates updates per dream.collect_steps new real steps, muzero_learner.py), `eval_policy` (greedy search, rl/policies.py MuZeroPolicy) and `state_dict` (checkpoint:
 networks, target network, Adam, the sampling generator, update count, and every game's search statistics and
 priorities; observations/actions/rewards are the loop's episode store, reopened on resume).
 
@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.protocol import ActionSpec
+from vidworld.rl.lockstep import collect_lockstep
 from vidworld.rl.muzero_learner import muzero_update
 from vidworld.rl.muzero_replay import Game, MuZeroReplay
-from vidworld.rl.muzero_selfplay import self_play
 from vidworld.rl.policies import MuZeroPolicy
 from vidworld.rl.replay import RealEpisode, Replay
 from vidworld.world_models.counting import CountingModel
@@ -67,11 +67,12 @@ class MuZeroAgent:
         policy = MuZeroPolicy(counting, s, greedy=False, temperature=temperature, generator=gen)
         envs = [make_pixel_env(self.env_cfg) for _ in range(s.num_envs)]
         try:
-            episodes, records = self_play(envs, policy, steps, first_index, self.seed_fn, progress)
+            episodes = collect_lockstep(envs, policy, steps, first_index, self.seed_fn, progress, "self-play")
         finally:
             for e in envs:
                 e.close()
-        self._pending.extend(records)
+        # per episode (index order): visit distributions [N, A] and root values [N], the learner's targets
+        self._pending.extend(policy.search_record(j) for j in range(len(episodes)))
         self.imagined_transitions += counting.transitions
         return episodes
 

@@ -40,7 +40,8 @@ from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.precision import inference_autocast
 from vidworld.protocol import ActionSpec, map_state
 from vidworld.rl.evaluate import BatchPolicy, EvalResult, Policy, RandomPolicy, evaluate_policy
-from vidworld.rl.policies import ActorPolicy, PlannerPolicy
+from vidworld.rl.lockstep import collect_lockstep
+from vidworld.rl.policies import ActorPolicy, LockstepPlannerPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
 from vidworld.train.episodes import WindowSampler
 from vidworld.train.log import append_log, truncate_log
@@ -129,13 +130,19 @@ def make_agent(cfg: ExperimentConfig, feature_dim: int, spec: ActionSpec):
     return ActorCritic(cfg.agent, feature_dim, spec)
 
 
-def acting_policy(cfg: ExperimentConfig, model, agent, greedy: bool = False) -> Policy:
+def acting_policy(cfg: ExperimentConfig, model, agent, greedy: bool = False,
+                  generator: torch.Generator | None = None) -> Policy | BatchPolicy:
     """How the loop acts: the actor (sampled; its mode when `greedy`), or the MPC planner with plan.* settings
-    (`dream.acting: planner`, then also in evaluation: the planner is the policy being evaluated)."""
+    (`dream.acting: planner`, then also in evaluation: the planner is the policy being evaluated), over
+    `dream.planner_envs` episodes in lockstep when that is > 1 (noise from `generator`, or seeded by the first
+    episode)."""
     if cfg.dream.acting == "planner":
         from vidworld.planning.run import make_planner
 
-        return PlannerPolicy(model, make_planner(model, cfg.plan), cfg.plan.precision)
+        planner = make_planner(model, cfg.plan)
+        if cfg.dream.planner_envs > 1:
+            return LockstepPlannerPolicy(model, planner, cfg.plan.precision, generator)
+        return PlannerPolicy(model, planner, cfg.plan.precision)
     return ActorPolicy(model, agent, greedy=greedy)
 
 
@@ -172,8 +179,9 @@ class ActorCriticLoop:
     (vidworld/agents); iteration 0 collects with a random policy, later ones with the actor or the MPC
     planner (`dream.acting`)."""
 
-    def __init__(self, cfg: ExperimentConfig, run: Path, spec: ActionSpec, meta: dict, agent_gen: torch.Generator):
-        self.cfg, self.spec, self.agent_gen = cfg, spec, agent_gen
+    def __init__(self, cfg: ExperimentConfig, run: Path, spec: ActionSpec, meta: dict, agent_gen: torch.Generator,
+                 env_cfg: PixelEnvConfig):
+        self.cfg, self.spec, self.agent_gen, self.env_cfg = cfg, spec, agent_gen, env_cfg
         self.learner = online_learner(cfg.model.kind)(cfg, run / "world_model", spec, meta)
         self.model = self.agent = None
         self.imagined_transitions = 0
@@ -189,7 +197,18 @@ class ActorCriticLoop:
         if self.model is None:
             return collect(env, RandomPolicy(), steps, self.cfg, first_index, progress)
         counting = CountingModel(self.model)  # the planner imagines while acting; the actor does not
-        episodes = collect(env, acting_policy(self.cfg, counting, self.agent), steps, self.cfg, first_index, progress)
+        gen = torch.Generator(device=self.model.device).manual_seed(episode_seed(self.cfg, first_index))
+        policy = acting_policy(self.cfg, counting, self.agent, generator=gen)
+        if isinstance(policy, LockstepPlannerPolicy):  # episode j: env seed episode_seed(first_index + j), as below
+            envs = [make_pixel_env(self.env_cfg) for _ in range(self.cfg.dream.planner_envs)]
+            try:
+                episodes = collect_lockstep(envs, policy, steps, first_index, lambda i: episode_seed(self.cfg, i),
+                                            progress)
+            finally:
+                for e in envs:
+                    e.close()
+        else:
+            episodes = collect(env, policy, steps, self.cfg, first_index, progress)
         self.imagined_transitions += counting.transitions
         return episodes
 
@@ -249,7 +268,7 @@ def make_loop_agent(cfg: ExperimentConfig, run: Path, spec: ActionSpec, meta: di
     if cfg.model.kind == "muzero":
         raise ValueError("config key 'dream.agent': model.kind 'muzero' is trained by its own agent; "
                          f"set dream.agent: muzero (got {cfg.dream.agent!r})")
-    return ActorCriticLoop(cfg, run, spec, meta, agent_gen)
+    return ActorCriticLoop(cfg, run, spec, meta, agent_gen, env_cfg)
 
 
 def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:

@@ -107,6 +107,60 @@ class PlannerPolicy:
         return np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=1)
 
 
+class LockstepPlannerPolicy:
+    """The MPC planner acting in several real episodes at once (the harness's BatchPolicy, and lockstep
+    collection, rl/lockstep.py): per episode the last K real frames (an episode start padded as ContextTracker
+    pads it) and the planner's warm-start memory; per step ONE `model.init` of every running episode's context
+    and ONE `planner.plan_batch` over all roots (CEM/MPPI: roots x candidates x noise samples in one
+    `model.step` per horizon step; MCTS: one batched search). The same planner as `PlannerPolicy`, with the
+    model's per-call cost shared by every episode instead of paid per decision.
+
+    Noise: one generator for all episodes, seeded by the caller, or else at the first `start` with that
+    episode's seed (the harness's episode 0), so a given set of episodes is always played the same way.
+    """
+
+    observation = "pixels"
+
+    def __init__(self, model: WorldModel, planner, precision: str = "auto", generator: torch.Generator | None = None):
+        self.model, self.planner, self.precision, self.generator = model, planner, precision, generator
+        self.K = model.context_length
+        self.frames: dict[int, deque] = {}
+        self.actions: dict[int, deque] = {}
+        self.memory: dict[int, object] = {}  # episode -> the planner's last final distribution (None at start)
+        self.last: dict[int, int | None] = {}
+
+    def start(self, episode: int, obs: np.ndarray, seed: int | None = None) -> None:
+        if self.generator is None:
+            self.generator = torch.Generator(device=self.model.device).manual_seed(0 if seed is None else seed)
+        frame = torch.from_numpy(np.array(obs, copy=True)).permute(2, 0, 1)
+        self.frames[episode] = deque([frame] * self.K, maxlen=self.K)
+        self.actions[episode] = deque([0] * (self.K - 1), maxlen=max(self.K - 1, 1))
+        self.memory[episode], self.last[episode] = None, None
+
+    @torch.no_grad()
+    def act_many(self, obs: dict[int, np.ndarray]) -> dict[int, int]:
+        from vidworld.precision import inference_autocast
+
+        for j in [j for j in self.frames if j not in obs]:  # every running episode is asked: the rest ended
+            del self.frames[j], self.actions[j], self.memory[j], self.last[j]
+        order = sorted(obs)
+        for j in order:
+            if self.last[j] is not None:  # the outcome of the action taken at the previous call
+                self.frames[j].append(torch.from_numpy(np.array(obs[j], copy=True)).permute(2, 0, 1))
+                if self.K > 1:
+                    self.actions[j].append(self.last[j])
+        dev = self.model.device
+        frames = torch.stack([torch.stack(list(self.frames[j])) for j in order]).to(dev)  # [E, K, 3, H, W]
+        actions = torch.tensor([list(self.actions[j])[: self.K - 1] for j in order], dtype=torch.long,
+                               device=dev).view(len(order), self.K - 1)
+        with inference_autocast(dev, self.precision):
+            state = self.model.init(frames, actions)
+            chosen, memory = self.planner.plan_batch(state, [self.memory[j] for j in order], self.generator)
+        for j, a, m in zip(order, chosen, memory):
+            self.last[j], self.memory[j] = int(a), m
+        return {j: self.last[j] for j in order}
+
+
 def observation_of(observation: str, obs: np.ndarray, info: dict) -> np.ndarray:
     """What a policy acting on `observation` ("pixels" | "state") sees of a real step: the frame uint8
     [H, W, 3], or the env's low-dimensional state info["state"] float32 [d]."""

@@ -1,11 +1,11 @@
-"""MuZero self-play in the real env: `num_envs` episodes stepped in lockstep, one batched search over all
-their roots per step (the shared MCTS through `planning.mcts_planner.mcts_policy`), Dirichlet root noise and
-visit-count temperature, recording per step the visit distribution and the root value (the learner's
-policy targets and priorities).
+"""Collecting real episodes in lockstep: `len(envs)` episodes stepped together, one `policy.act_many` over all
+of them per step (the harness's BatchPolicy: MuZero's batched MCTS, the MPC planner over all roots at once),
+a new episode started in a freed env while the step budget is not reached.
 
-Deterministic for a given network and `first_index`: episode j of the call runs with env seed
-`seed_fn(first_index + j)`, episodes are started in index order as envs free up, and all search noise comes
-from one generator seeded by the caller. So a resumed loop re-collects exactly what was lost.
+Deterministic for a given policy and `first_index`: episode j of the call runs with env seed
+`seed_fn(first_index + j)`, episodes start in index order as envs free up, and a policy that draws its noise
+from one generator seeded by the caller acts the same way every time. So a resumed loop re-collects exactly
+what was lost.
 """
 
 from __future__ import annotations
@@ -15,27 +15,29 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from vidworld.rl.policies import MuZeroPolicy, observation_of
+from vidworld.rl.evaluate import BatchPolicy
+from vidworld.rl.policies import observation_of
 from vidworld.rl.replay import RealEpisode
 
 
-def self_play(envs: list, policy: MuZeroPolicy, steps: int, first_index: int, seed_fn: Callable[[int], int],
-              progress: bool = False) -> tuple[list[RealEpisode], list[tuple[np.ndarray, np.ndarray]]]:
-    """Whole episodes until >= `steps` real steps (counting the running ones when deciding to start another).
-    Returns the episodes in index order and, per episode, (visit distributions [N, A], root values [N])."""
-    running: dict[int, dict] = {}  # episode index -> its record and env
+def collect_lockstep(envs: list, policy: BatchPolicy, steps: int, first_index: int, seed_fn: Callable[[int], int],
+                     progress: bool = False, desc: str = "collect") -> list[RealEpisode]:
+    """Whole episodes until >= `steps` real steps (counting the running ones when deciding to start another),
+    in index order: element j is the episode the policy knew as episode j (`policy.start(j, ...)`)."""
+    running: dict[int, dict] = {}  # episode index -> its record and env slot
     finished: dict[int, RealEpisode] = {}
     total, next_j = 0, 0
     free = list(range(len(envs)))
-    bar = tqdm(total=steps, desc="self-play", disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
 
     def start(slot: int) -> None:
         nonlocal next_j
         j, next_j = next_j, next_j + 1
-        obs, info = envs[slot].reset(seed=seed_fn(first_index + j))
+        seed = seed_fn(first_index + j)
+        obs, info = envs[slot].reset(seed=seed)
         running[j] = {"slot": slot, "frames": [obs], "states": [info.get("state")], "acts": [], "rews": [],
                       "terms": [], "truncs": [], "obs": obs, "info": info}
-        policy.start(j, observation_of(policy.observation, obs, info))
+        policy.start(j, observation_of(policy.observation, obs, info), seed)
 
     while free and total < steps:
         start(free.pop(0))
@@ -65,5 +67,4 @@ def self_play(envs: list, policy: MuZeroPolicy, steps: int, first_index: int, se
                 if total < steps:
                     start(rec["slot"])
     bar.close()
-    order = sorted(finished)
-    return [finished[j] for j in order], [policy.search_record(j) for j in order]
+    return [finished[j] for j in sorted(finished)]
