@@ -121,7 +121,8 @@ class LockstepPlannerPolicy:
 
     observation = "pixels"
 
-    def __init__(self, model: WorldModel, planner, precision: str = "auto", generator: torch.Generator | None = None):
+    def __init__(self, model: WorldModel, planner, precision: str = "auto",
+                 generator: torch.Generator | None = None):
         if model.action_spec.kind != "discrete":  # the real envs the loop and harness step take int actions
             raise ValueError(f"LockstepPlannerPolicy needs a discrete-action model, got {model.action_spec.kind!r}")
         self.model, self.planner, self.precision, self.generator = model, planner, precision, generator
