@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -54,6 +55,7 @@ def test_diffusion_start_states_come_from_cached_latents_of_the_same_windows(tmp
     encoded once when the model was updated (no frame is encoded per agent update)."""
     from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
     from vidworld.protocol import ActionSpec
+    from vidworld.rl.collect import collect
     from vidworld.rl.evaluate import RandomPolicy
     from vidworld.rl.replay import Replay
     from vidworld.world_models.diffusion.online import DiffusionOnline
@@ -62,7 +64,7 @@ def test_diffusion_start_states_come_from_cached_latents_of_the_same_windows(tmp
     env_cfg = PixelEnvConfig(**{**cfg.collect.env.__dict__, "max_episode_steps": 50})
     env = make_pixel_env(env_cfg)
     replay = Replay.open(tmp_path / "replay", env_cfg.id, env_cfg.frame_size, 15.0, env.action_space, keep=None)
-    for ep in online.collect(env, RandomPolicy(), 60, cfg, 0, progress=False):
+    for ep in collect(env, RandomPolicy(), 60, 0, partial(online.episode_seed, cfg)):
         replay.append(ep)
     learner = DiffusionOnline(cfg, tmp_path / "wm", ActionSpec(kind="discrete", n=2), {})
     with pytest.raises(ValueError, match="call update"):

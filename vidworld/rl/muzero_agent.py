@@ -1,7 +1,7 @@
 """MuZero in the online loop (`dream.agent: muzero`): the model is the agent.
 
 The loop (rl/online.py) calls, per iteration: `collect` (self-play: MCTS over envs in lockstep,
-rl/lockstep.py), `train` (bring the new episodes into the prioritised replay with their search statistics,
+rl/collect.py), `train` (bring the new episodes into the prioritised replay with their search statistics,
 then dream.model_updates updates per dream.collect_steps new real steps, muzero_learner.py), `eval_policy` (greedy search, rl/policies.py MuZeroPolicy) and `state_dict` (checkpoint:
 networks, target network, Adam, the sampling generator, update count, and every game's search statistics and
 priorities; observations/actions/rewards are the loop's episode store, reopened on resume).
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.protocol import ActionSpec
-from vidworld.rl.lockstep import collect_lockstep
+from vidworld.rl.collect import collect_lockstep
 from vidworld.rl.muzero_learner import muzero_update
 from vidworld.rl.muzero_replay import Game, MuZeroReplay
 from vidworld.rl.policies import MuZeroPolicy

@@ -26,6 +26,7 @@ import argparse
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -40,7 +41,7 @@ from vidworld.experiment import ExperimentConfig, load_experiment
 from vidworld.precision import inference_autocast
 from vidworld.protocol import ActionSpec, map_state
 from vidworld.rl.evaluate import BatchPolicy, EvalResult, Policy, RandomPolicy, evaluate_policy
-from vidworld.rl.lockstep import collect_lockstep
+from vidworld.rl.collect import collect, collect_lockstep
 from vidworld.rl.policies import ActorPolicy, LockstepPlannerPolicy, PlannerPolicy
 from vidworld.rl.replay import RealEpisode, Replay
 from vidworld.train.episodes import WindowSampler
@@ -69,38 +70,6 @@ def episode_seed(cfg: ExperimentConfig, index: int) -> int:
     """Env seed (and policy-noise seed) of collected episode `index`: a function of the number, so a resumed
     loop collects exactly the episodes an uninterrupted one would."""
     return (cfg.dream.seed * 1_000_003 + 7919 * index + 1) % (2**31)
-
-
-def collect(env: Any, policy: Policy, steps: int, cfg: ExperimentConfig, first_index: int,
-            progress: bool) -> list[RealEpisode]:
-    """Whole episodes until >= `steps` real steps; episode i uses seed episode_seed(first_index + i)."""
-    out, total = [], 0
-    bar = tqdm(total=steps, desc="collect", disable=not progress, leave=False)
-    while total < steps:
-        seed = episode_seed(cfg, first_index + len(out))
-        obs, info = env.reset(seed=seed)
-        if isinstance(policy, RandomPolicy):
-            policy.bind(env)
-        policy.reset(obs, seed)
-        frames, states, acts, rews, terms, truncs = [obs], [info.get("state")], [], [], [], []
-        done = False
-        while not done:
-            a = policy.act(obs)
-            obs, r, term, trunc, info = env.step(a)
-            frames.append(obs)
-            states.append(info.get("state"))
-            acts.append(int(a))
-            rews.append(float(r))
-            terms.append(bool(term))
-            truncs.append(bool(trunc))
-            done = bool(term or trunc)
-        state = None if any(s is None for s in states) else np.stack(states).astype(np.float32)
-        out.append(RealEpisode(np.stack(frames), np.asarray(acts), np.asarray(rews, np.float32), np.asarray(terms),
-                               np.asarray(truncs), state))
-        total += len(acts)
-        bar.update(len(acts))
-    bar.close()
-    return out
 
 
 def save_state(run: Path, state: LoopState, agent: LoopAgent) -> None:
@@ -194,21 +163,21 @@ class ActorCriticLoop:
                 self.agent.load_state_dict(state)
 
     def collect(self, env: Any, steps: int, first_index: int, progress: bool) -> list[RealEpisode]:
+        seed_fn = partial(episode_seed, self.cfg)
         if self.model is None:
-            return collect(env, RandomPolicy(), steps, self.cfg, first_index, progress)
+            return collect(env, RandomPolicy(), steps, first_index, seed_fn, progress)
         counting = CountingModel(self.model)  # the planner imagines while acting; the actor does not
-        gen = torch.Generator(device=self.model.device).manual_seed(episode_seed(self.cfg, first_index))
+        gen = torch.Generator(device=self.model.device).manual_seed(seed_fn(first_index))
         policy = acting_policy(self.cfg, counting, self.agent, generator=gen)
-        if isinstance(policy, LockstepPlannerPolicy):  # episode j: env seed episode_seed(first_index + j), as below
+        if isinstance(policy, LockstepPlannerPolicy):
             envs = [make_pixel_env(self.env_cfg) for _ in range(self.cfg.dream.planner_envs)]
             try:
-                episodes = collect_lockstep(envs, policy, steps, first_index, lambda i: episode_seed(self.cfg, i),
-                                            progress)
+                episodes = collect_lockstep(envs, policy, steps, first_index, seed_fn, progress)
             finally:
                 for e in envs:
                     e.close()
         else:
-            episodes = collect(env, policy, steps, self.cfg, first_index, progress)
+            episodes = collect(env, policy, steps, first_index, seed_fn, progress)
         self.imagined_transitions += counting.transitions
         return episodes
 

@@ -109,7 +109,7 @@ class PlannerPolicy:
 
 class LockstepPlannerPolicy:
     """The MPC planner acting in several real episodes at once (the harness's BatchPolicy, and lockstep
-    collection, rl/lockstep.py): per episode the last K real frames (an episode start padded as ContextTracker
+    collection, rl/collect.py): per episode the last K real frames (an episode start padded as ContextTracker
     pads it) and the planner's warm-start memory; per step ONE `model.init` of every running episode's context
     and ONE `planner.plan_batch` over all roots (CEM/MPPI: roots x candidates x noise samples in one
     `model.step` per horizon step; MCTS: one batched search). The same planner as `PlannerPolicy`, with the

@@ -1,4 +1,4 @@
-"""Lockstep collection (rl/lockstep.py) with the MPC planner over several real envs: whole episodes in index
+"""Lockstep collection (rl/collect.py) with the MPC planner over several real envs: whole episodes in index
 order with the seeds the loop assigns, the step budget respected, and the same episodes on a rerun (what
 makes a resumed `vidworld dream` with `dream.acting: planner` re-collect exactly what was lost)."""
 
@@ -10,7 +10,7 @@ import torch
 from tests.models.tiny import FRAME, tiny_world_model
 from vidworld.envs.pixels import PixelEnvConfig, make_pixel_env
 from vidworld.planning.cem import CEMConfig, CEMPlanner
-from vidworld.rl.lockstep import collect_lockstep
+from vidworld.rl.collect import collect_lockstep
 from vidworld.rl.policies import LockstepPlannerPolicy
 
 
