@@ -30,3 +30,22 @@ def test_inference_autocast_runs_the_model_in_bf16_and_fp32_leaves_it_alone():
     assert torch.isfinite(low.latent).all()
     err = (low.latent - ref.latent).abs().max()
     assert 0 < err < 0.1 * ref.latent.abs().max()  # really bf16 (differs), and close
+
+
+@pytest.mark.parametrize(("caps", "expected"), [
+    ({"avx512_bf16": True, "amx_bf16": False}, "bf16"),
+    ({"avx512_bf16": False, "amx_bf16": True}, "bf16"),
+    # plain AVX-512 (oneDNN still calls bf16 "supported" there, by emulation, ~3x slower than fp32): fp32
+    ({"avx512_bf16": False, "amx_bf16": False, "avx512_f": True, "avx512_bw": True}, "fp32"),
+])
+def test_auto_picks_bf16_only_on_cpus_with_native_bf16_instructions(monkeypatch, caps, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: caps)
+    assert resolve_precision("auto", "cpu") == expected
+
+
+def test_auto_stays_fp32_where_torch_cannot_read_the_cpu_flags(monkeypatch):
+    def missing():
+        raise AttributeError("no get_capabilities in this torch")
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", missing)
+    assert resolve_precision("auto", "cpu") == "fp32"
