@@ -126,7 +126,7 @@ from vidworld.train.config import TrainConfig  # noqa: E402
         ("train.num_threads=-2",
          "config key 'train.num_threads': must be >= 0 (0 = torch's default), got -2"),
         ("train.mixed_precision=fp8",
-         "config key 'train.mixed_precision': must be one of ['no', 'fp16', 'bf16'], got 'fp8'"),
+         "config key 'train.mixed_precision': must be one of ['no', 'fp16', 'bf16', 'auto'], got 'fp8'"),
         ("train.seed=-1", "config key 'train.seed': must be in [0, 4294967296), got -1"),
         ("eval.horizon=0", "config key 'eval.horizon': must be >= 1, got 0"),
         ("eval.max_clips=0", "config key 'eval.max_clips': must be >= 1, got 0"),

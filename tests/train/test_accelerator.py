@@ -19,3 +19,10 @@ def test_a_second_stage_may_use_another_mixed_precision(tmp_path):
     third = make_accelerator(TrainConfig(mixed_precision="no", tensorboard=False), tmp_path / "c")
     with third.autocast():
         assert model(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_auto_mixed_precision_is_bf16_only_where_the_cpu_runs_it_natively(tmp_path, monkeypatch):
+    for native, expected in ((True, "bf16"), (False, "no")):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda native=native: {"avx512_bf16": native})
+        acc = make_accelerator(TrainConfig(mixed_precision="auto", tensorboard=False), tmp_path / expected)
+        assert acc.mixed_precision == expected

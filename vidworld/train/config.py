@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from vidworld.train.optim import LR_SCHEDULES
 from vidworld.config import MAX_SEED, check_field
 
-MIXED_PRECISIONS = ("no", "fp16", "bf16")  # accelerate's names
+MIXED_PRECISIONS = ("no", "fp16", "bf16", "auto")  # accelerate's names; "auto" = bf16 where native, else "no"
 
 
 @dataclass
@@ -35,7 +35,8 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # "cosine" (to 10% at the last step) | "constant" after warm-up (online loop)
     grad_accum: int = 1
     grad_clip: float = 1.0  # max gradient norm (0 = no clipping)
-    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (accelerate; fp16 is a no-op on CPU)
+    mixed_precision: str = "no"  # "no" | "fp16" | "bf16" (accelerate; fp16 is a no-op on CPU) | "auto": bf16
+    #                              where the device runs it natively (vidworld/precision.py), else "no"
     checkpoint_every: int = 500  # optimizer steps between accelerate save_state checkpoints
     keep_checkpoints: int = 2
     log_every: int = 50
