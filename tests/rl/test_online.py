@@ -75,3 +75,10 @@ def test_diffusion_start_states_come_from_cached_latents_of_the_same_windows(tmp
     slow = model.init(frames, actions)
     assert torch.equal(fast.actions, slow.actions)
     torch.testing.assert_close(model.features(fast), model.features(slow), atol=1e-5, rtol=1e-5)
+
+
+def test_the_learning_curve_names_the_policy_that_was_evaluated(tmp_path):
+    assert online.evaluated_policy(_cfg(tmp_path)) == "greedy actor"
+    assert online.evaluated_policy(_cfg(tmp_path, "dream.acting=planner", "plan.planner=mcts")) == "MPC planner (mcts)"
+    assert online.evaluated_policy(load_experiment("configs/tiny/muzero.yaml", [f"run_dir={tmp_path}"])
+                                   ) == "MuZero search, greedy"

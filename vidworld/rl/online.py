@@ -306,26 +306,38 @@ def run_dream(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = Fal
         append_log(log_file, row)
         save_state(run, state, agent)
         if evaluated is not None:  # a long run's summary and learning curve stay current between evaluations
-            write_outputs(run, state)
+            write_outputs(run, state, evaluated_policy(cfg))
         bar.set_postfix(eval=f"{state.evaluations[-1]['return_mean']:.1f}" if state.evaluations else "-")
     bar.close()
     env.close()
     agent.model.save_pretrained(run / "model")
-    summary = write_outputs(run, state)
+    summary = write_outputs(run, state, evaluated_policy(cfg))
     return summary
 
 
-def write_outputs(run: Path, state: LoopState) -> dict:
+def evaluated_policy(cfg: ExperimentConfig) -> str:
+    """What the loop evaluates, for the learning curve's legend."""
+    if cfg.dream.agent == "muzero":
+        return "MuZero search, greedy"
+    if cfg.dream.acting == "planner":
+        return f"MPC planner ({cfg.plan.planner})"
+    return "greedy actor"
+
+
+def write_outputs(run: Path, state: LoopState, policy: str = "greedy actor") -> dict:
     rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
     summary = {"real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
                "iterations": state.iteration, "episodes": len(state.episodes),
                "imagined_transitions": state.imagined_transitions, "evaluations": state.evaluations}
     atomic_write_text(run / "dream_summary.json", json.dumps(summary, indent=2))
-    plot_learning_curve(rows, state.evaluations, run / "learning_curve.png")
+    plot_learning_curve(rows, state.evaluations, run / "learning_curve.png", policy)
     return summary
 
 
-def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path) -> None:
+def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path, policy: str = "greedy actor"
+                        ) -> None:
+    """Return vs real steps and vs wall time (`policy` names what was evaluated), and the collection
+    episodes' return beside the actor's imagined return (left out when no actor imagined: planner, MuZero)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,7 +351,7 @@ def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path) -
     std = np.array([e["return_std"] for e in evaluations])
     for ax, x, label in ((axes[0], steps, "real steps"), (axes[1], [e["wall_minutes"] for e in evaluations],
                                                              "wall time (min)")):
-        ax.plot(x, mean, "o-", label="real return (greedy actor)")
+        ax.plot(x, mean, "o-", label=f"real return ({policy})")
         ax.fill_between(x, mean - std, mean + std, alpha=0.2)
         ax.set_xlabel(label)
         ax.set_ylabel("return")
@@ -347,9 +359,13 @@ def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path) -
     axes[0].legend(fontsize=8)
     x = [r["real_steps"] for r in rows]
     axes[2].plot(x, [r.get("collect_return", np.nan) for r in rows], ".-", label="real (collection episodes)")
-    axes[2].plot(x, [r.get("imagined_return", np.nan) for r in rows], ".-", label="imagined (actor in model)")
+    imagined = [r.get("imagined_return", np.nan) for r in rows]
+    if not np.all(np.isnan(imagined)):
+        axes[2].plot(x, imagined, ".-", label="imagined (actor in model)")
+        axes[2].set_title("imagined vs real return", fontsize=9)
+    else:
+        axes[2].set_title("return of the collected episodes", fontsize=9)
     axes[2].set_xlabel("real steps")
-    axes[2].set_title("imagined vs real return", fontsize=9)
     axes[2].legend(fontsize=8)
     axes[2].grid(alpha=0.3)
     _save_figure(fig, path)
