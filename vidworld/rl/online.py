@@ -324,7 +324,7 @@ def evaluated_policy(cfg: ExperimentConfig) -> str:
     return "greedy actor"
 
 
-def write_outputs(run: Path, state: LoopState, policy: str = "greedy actor") -> dict:
+def write_outputs(run: Path, state: LoopState, policy: str) -> dict:
     rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
     summary = {"real_steps": state.real_steps, "wall_minutes": state.wall_seconds / 60,
                "iterations": state.iteration, "episodes": len(state.episodes),
@@ -334,8 +334,7 @@ def write_outputs(run: Path, state: LoopState, policy: str = "greedy actor") -> 
     return summary
 
 
-def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path, policy: str = "greedy actor"
-                        ) -> None:
+def plot_learning_curve(rows: list[dict], evaluations: list[dict], path: Path, policy: str) -> None:
     """Return vs real steps and vs wall time (`policy` names what was evaluated), and the collection
     episodes' return beside the actor's imagined return (left out when no actor imagined: planner, MuZero)."""
     import matplotlib
