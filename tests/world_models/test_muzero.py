@@ -178,3 +178,36 @@ def test_model_round_trip_and_capabilities(tmp_path, observation):
     bad = obs.to(torch.uint8) if observation == "state" else obs.float()
     with pytest.raises(ValueError, match="context observations must be"):
         model.init(bad, torch.zeros(3, 1, dtype=torch.long))
+
+
+def test_pixel_encoder_norm_batch_by_default_and_old_group_norm_folders_load(tmp_path):
+    """New pixel networks normalise their convs with BatchNorm (running statistics saved and loaded); a folder
+    written before `encoder_norm` existed (GroupNorm, no key in its config) loads as it was saved."""
+    from torch import nn
+
+    from vidworld.config import FieldError
+
+    net = MuZeroNetConfig(observation="pixels", latent_dim=8, hidden=16, layers=1, channels=(4, 8))
+    model = build_model(net, (3, 16, 16), 2, ActionSpec(n=2))
+    norms = [m for m in model.nets.conv if not isinstance(m, (nn.Conv2d, nn.ELU))]
+    assert len(norms) == 2 and all(isinstance(m, nn.BatchNorm2d) for m in norms)
+    assert all(float(m.running_mean.abs().max()) == 0 for m in norms)  # building probed sizes in eval mode
+    obs = torch.randint(0, 256, (6, 2, 3, 16, 16), dtype=torch.uint8)
+    acts = torch.zeros(6, 1, dtype=torch.long)
+    model.nets.train()
+    model.nets.represent(obs, acts)  # a training-mode pass moves the running statistics
+    model.eval()
+    model.save_pretrained(tmp_path / "bn")
+    loaded = load_world_model(tmp_path / "bn")
+    torch.testing.assert_close(loaded.value(loaded.init(obs, acts)), model.value(model.init(obs, acts)))
+
+    old = build_model(MuZeroNetConfig(**{**net.__dict__, "encoder_norm": "group"}), (3, 16, 16), 2, ActionSpec(n=2))
+    old.save_pretrained(tmp_path / "old")
+    info = json.loads((tmp_path / "old" / "world_model.json").read_text())
+    del info["networks"]["encoder_norm"]
+    (tmp_path / "old" / "world_model.json").write_text(json.dumps(info))
+    back = load_world_model(tmp_path / "old")
+    assert isinstance(back.nets.conv[1], nn.GroupNorm)
+    torch.testing.assert_close(back.value(back.init(obs, acts)), old.value(old.init(obs, acts)))
+    with pytest.raises(FieldError, match="encoder_norm"):
+        MuZeroNetConfig(observation="pixels", encoder_norm="layer")

@@ -171,8 +171,10 @@ class MuZeroWorldModel:
 def build_model(net_cfg, obs_shape: tuple[int, ...], context_length: int, action_spec: ActionSpec,
                 meta: dict | None = None, consistency: bool = False) -> MuZeroWorldModel:
     """A fresh model from `MuZeroNetConfig` (the caller seeds torch for its initial weights); `consistency`
-    adds the projection heads of the learner's consistency loss (P = net_cfg.hidden)."""
+    adds the projection heads of the learner's consistency loss (P = net_cfg.hidden). In eval mode, as a loaded
+    model: the protocol calls are inference (BatchNorm on running statistics); the learner switches to training
+    mode for its updates only."""
     nets = MuZeroNetworks(net_cfg.observation, tuple(obs_shape), context_length, action_spec.n, net_cfg.latent_dim,
                           net_cfg.hidden, net_cfg.layers, tuple(net_cfg.channels), net_cfg.value_support,
-                          net_cfg.reward_support, net_cfg.hidden if consistency else 0)
-    return MuZeroWorldModel(nets, action_spec, context_length, meta)
+                          net_cfg.reward_support, net_cfg.hidden if consistency else 0, net_cfg.encoder_norm)
+    return MuZeroWorldModel(nets.eval(), action_spec, context_length, meta)
