@@ -7,7 +7,7 @@ the representation + prediction networks of configs/muzero_cartpole_pixels.yaml 
 planes, conv encoder, min-max scaled latent, value head) to predict each window's discounted number of steps
 left in its episode, with the learner's loss (cross-entropy on the h(x) support) and learning rate: no search,
 no unroll, no self-play. A representation that cannot learn this cannot give the search anything to work with.
-Reported at update 0, 100 and the last, on 500 held-out windows: the correlation of predicted and true values,
+Reported every `--every` updates, on 500 held-out windows: the correlation of predicted and true values,
 the std of the predicted value and of the latent across states (a collapsed representation gives ~0 for both).
 
 Why it exists (issue 11, 2026-12-08): the pixel MuZero run stayed at return 9 (self-play on one action); its
@@ -59,7 +59,7 @@ def collect(episodes: int, K: int, discount: float, seed: int = 0):
     return torch.cat(obs), torch.cat(acts), torch.cat(values).float()
 
 
-def probe(norm: str, data, updates: int, lr: float, seed: int = 0) -> list[tuple[int, float, float, float]]:
+def probe(norm: str, data, updates: int, lr: float, seed: int = 0, every: int = 100) -> list[tuple[int, float, float, float]]:
     """Train with encoder_norm=`norm`; rows (update, held-out corr, value std, latent std)."""
     cfg = load_experiment(CONFIG)
     obs, acts, z = data
@@ -73,7 +73,7 @@ def probe(norm: str, data, updates: int, lr: float, seed: int = 0) -> list[tuple
     g = torch.Generator().manual_seed(seed + 1)
     rows = []
     for step in range(updates + 1):
-        if step in (0, 100, updates):
+        if step % every == 0 or step == updates:
             nets.eval()
             with torch.no_grad():
                 latent = nets.represent(obs[test], acts[test])
@@ -97,18 +97,27 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=300)
     p.add_argument("--updates", type=int, default=400)
     p.add_argument("--norms", nargs="+", default=["batch", "group"], choices=["batch", "group"])
+    p.add_argument("--lr", type=float, nargs="+", default=None, help="learning rates (default: the config's)")
+    p.add_argument("--every", type=int, default=100, help="evaluate every this many updates")
+    p.add_argument("--cache", default=None, help="an .pt file to keep the collected windows in (and reuse)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_experiment(CONFIG)
-    data = collect(args.episodes, cfg.model.context_length, cfg.muzero.search.discount)
+    if args.cache and Path(args.cache).exists():
+        data = torch.load(args.cache)
+    else:
+        data = collect(args.episodes, cfg.model.context_length, cfg.muzero.search.discount)
+        if args.cache:
+            torch.save(data, args.cache)
     print(f"{len(data[2])} windows from {args.episodes} random episodes; value targets mean {data[2].mean():.2f}, "
           f"std {data[2].std():.2f}; lr {cfg.muzero.learn.lr}, batch {cfg.muzero.learn.batch_size}")
-    print("| encoder_norm | update | held-out corr(value, target) | value std | latent std across states |")
-    print("|---|---|---|---|---|")
+    print("| encoder_norm | lr | update | held-out corr(value, target) | value std | latent std across states |")
+    print("|---|---|---|---|---|---|")
     for norm in args.norms:
-        for step, corr, vstd, lstd in probe(norm, data, args.updates, cfg.muzero.learn.lr):
-            print(f"| {norm} | {step} | {corr:.3f} | {vstd:.3f} | {lstd:.4f} |")
+        for lr in args.lr or [cfg.muzero.learn.lr]:
+            for step, corr, vstd, lstd in probe(norm, data, args.updates, lr, every=args.every):
+                print(f"| {norm} | {lr:g} | {step} | {corr:.3f} | {vstd:.3f} | {lstd:.4f} |", flush=True)
 
 
 if __name__ == "__main__":
